@@ -1,0 +1,174 @@
+"""`KMeansDense`: a Dense layer whose kernel shares a few k-means values."""
+
+import keras
+from keras import ops
+
+from keras_compress.clustering.kmeans import INITS, kmeans_1d
+from keras_compress.layers import base
+
+MAX_CLUSTERS = 256
+
+
+@keras.saving.register_keras_serializable(package="keras_compress")
+class KMeansDense(base.CompressedLayer, keras.layers.Layer):
+    """A densely connected layer whose kernel is `centroids[assignments]`.
+
+    The kernel takes only `n_clusters` distinct values (weight sharing, Han et
+    al. 2016): `centroids` (shape `(n_clusters,)`) are trainable and receive
+    the summed gradient of every weight assigned to them; `assignments` (int32,
+    kernel-shaped) are fixed. Build one from a trained `Dense` with
+    `KMeansDense.from_layer(dense, n_clusters=16)`, which runs k-means on its
+    kernel.
+
+    Args:
+        units: output size.
+        n_clusters: number of shared values, 2 to 256.
+        activation, use_bias: as in `keras.layers.Dense`.
+        init: k-means initialisation used by `from_layer`: `"linear"` or
+            `"kmeans++"`.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from keras_compress.layers import KMeansDense
+    >>> dense = keras.layers.Dense(8)
+    >>> dense.build((None, 16))
+    >>> layer = KMeansDense.from_layer(dense, n_clusters=4)
+    >>> len(np.unique(keras.ops.convert_to_numpy(layer.kernel)))
+    4
+    """
+
+    replaces = (keras.layers.Dense,)
+
+    def __init__(
+        self,
+        units,
+        n_clusters,
+        activation=None,
+        use_bias=True,
+        init="kmeans++",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units <= 0:
+            raise ValueError(f"KMeansDense: `units` must be a positive integer; received {units!r}.")
+        if not isinstance(n_clusters, int) or not 2 <= n_clusters <= MAX_CLUSTERS:
+            raise ValueError(
+                f"KMeansDense: `n_clusters` must be an integer in [2, {MAX_CLUSTERS}]; "
+                f"received {n_clusters!r}."
+            )
+        if init not in INITS:
+            raise ValueError(f"KMeansDense: `init` must be one of {INITS}; received {init!r}.")
+        self.units = units
+        self.n_clusters = n_clusters
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.init = init
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        self.centroids = self.add_weight(
+            name="centroids",
+            shape=(self.n_clusters,),
+            initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+        )
+        self.assignments = self.add_weight(
+            name="assignments",
+            shape=(input_dim, self.units),
+            initializer="zeros",
+            dtype="int32",
+            trainable=False,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(self.units,), initializer=self.bias_initializer
+            )
+        else:
+            self.bias = None
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
+
+    @property
+    def kernel(self):
+        """The shared-value kernel, `centroids[assignments]`."""
+        return ops.take(self.centroids, self.assignments)
+
+    def call(self, inputs):
+        x = ops.matmul(inputs, self.kernel)
+        if self.bias is not None:
+            x = ops.add(x, self.bias)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "n_clusters": self.n_clusters,
+            "activation": keras.activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "init": self.init,
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }
+
+    def _ordered_variables(self):
+        variables = [self.centroids, self.assignments]
+        return variables + ([self.bias] if self.bias is not None else [])
+
+    @classmethod
+    def from_layer(cls, layer, n_clusters=16, init="kmeans++", seed=0):
+        """Clusters the kernel of a built `Dense` into `n_clusters` values."""
+        base.check_source_layer(layer, cls.replaces, cls)
+        config = base.plain_config(layer, keras.layers.Dense)
+        new = cls(
+            units=config["units"],
+            n_clusters=n_clusters,
+            activation=config["activation"],
+            use_bias=config["use_bias"],
+            init=init,
+            name=config["name"],
+            dtype=config["dtype"],
+            trainable=config["trainable"],
+        )
+        kernel = ops.convert_to_numpy(layer.kernel)
+        if n_clusters > kernel.size:
+            raise ValueError(
+                f"KMeansDense.from_layer: `n_clusters`={n_clusters} exceeds the "
+                f"{kernel.size} weights of layer '{layer.name}'."
+            )
+        base.build_like(new, layer)
+        centroids, assignments = kmeans_1d(kernel, n_clusters, init=init, seed=seed)
+        new.centroids.assign(centroids)
+        new.assignments.assign(assignments)
+        if new.bias is not None:
+            new.bias.assign(layer.bias)
+        return new
+
+    def to_plain(self):
+        plain = keras.layers.Dense(
+            self.units,
+            activation=self.activation,
+            use_bias=self.use_bias,
+            name=self.name,
+            dtype=self.dtype_policy,
+            trainable=self.trainable,
+        )
+        base.build_like(plain, self)
+        plain.kernel.assign(ops.convert_to_numpy(self.kernel))
+        if self.bias is not None:
+            plain.bias.assign(self.bias)
+        return plain
+
+    def compression_info(self):
+        size = int(self.assignments.shape[0] * self.assignments.shape[1])
+        return {
+            "kind": "k-means",
+            "params": size + (self.units if self.bias is not None else 0),
+            "clusters": self.n_clusters,
+        }

@@ -111,6 +111,19 @@ def _replace_in_graph(graph, old, new, undo):
         previous = getattr(new, attr)
         object.__setattr__(new, attr, getattr(old, attr))
         undo.append(lambda attr=attr, p=previous: object.__setattr__(new, attr, p))
+    # Functional keeps "{id(operation)}_ib-{node_index}" keys of its own nodes.
+    old_prefix, new_prefix = f"{id(old)}_ib-", f"{id(new)}_ib-"
+    keys = graph._nodes
+    renamed = {k for k in keys if k.startswith(old_prefix)}
+    if renamed:
+        keys -= renamed
+        keys |= {new_prefix + k[len(old_prefix):] for k in renamed}
+
+        def restore_keys():
+            keys.difference_update({new_prefix + k[len(old_prefix):] for k in renamed})
+            keys.update(renamed)
+
+        undo.append(restore_keys)
     _replace_in_list(graph._operations, old, new, undo)
     for operations in graph._operations_by_depth.values():
         _replace_in_list(operations, old, new, undo)

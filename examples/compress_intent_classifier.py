@@ -370,6 +370,8 @@ def main(argv=None):
     )
     keras_compress.swap_layers(model, SWAPS)
     prune_by_magnitude(model, args.sparsity)
+    one_shot = evaluate(model, test, args)
+    print(f"pruned, before recovery: macro-F1 {one_shot['macro_f1']:.4f}")
     compile_classifier(model, args.learning_rate)
     fine_tune(model, train, valid, args.recovery_epochs, args)
     pruned = evaluate(model, test, args)
@@ -402,6 +404,7 @@ def main(argv=None):
         "settings": {k: v for k, v in vars(args).items() if k not in ("data", "out")},
         "encoder_weights": encoder_weights(stripped),
         "fine_tuned": before,
+        "pruned_before_recovery": one_shot,
         "pruned_stripped": after,
         "stripped_vs_masked_max_abs_diff": diff,
         "masked_latency_ms": latency["masked"],

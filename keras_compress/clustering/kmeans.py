@@ -25,7 +25,7 @@ def kmeans_1d(values, n_clusters, init="kmeans++", max_iter=100, seed=0):
 
     >>> import numpy as np
     >>> c, a = kmeans_1d(np.array([0.0, 0.1, 5.0, 5.1]), 2, init="linear")
-    >>> c.round(2).tolist(), a.tolist()
+    >>> [round(float(v), 2) for v in c], a.tolist()
     ([0.05, 5.05], [0, 0, 1, 1])
     """
     if init not in INITS:

@@ -44,7 +44,7 @@ class MaskedDense(base.CompressedLayer, keras.layers.Dense):
     >>> from keras_compress.layers import MaskedDense
     >>> layer = MaskedDense(4)
     >>> layer.build((None, 3))
-    >>> layer.unit_mask.assign([1.0, 0.0, 1.0, 1.0])
+    >>> _ = layer.unit_mask.assign([1.0, 0.0, 1.0, 1.0])
     >>> y = layer(np.ones((2, 3), "float32"))
     >>> float(abs(keras.ops.convert_to_numpy(y)[:, 1]).max())
     0.0

@@ -22,7 +22,7 @@ class MaskedEinsumDense(base.CompressedLayer, keras.layers.EinsumDense):
     >>> from keras_compress.layers import MaskedEinsumDense
     >>> layer = MaskedEinsumDense("abc,cde->abde", output_shape=(None, 2, 4))
     >>> layer.build((None, 5, 8))
-    >>> layer.kernel_mask.assign(np.zeros((8, 2, 4), "float32"))
+    >>> _ = layer.kernel_mask.assign(np.zeros((8, 2, 4), "float32"))
     >>> float(abs(layer(np.ones((1, 5, 8), "float32"))).numpy().max())
     0.0
     """

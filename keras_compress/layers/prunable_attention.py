@@ -29,7 +29,7 @@ class PrunableAttention(base.CompressedLayer, keras.layers.MultiHeadAttention):
     >>> layer = PrunableAttention(num_heads=4, key_dim=8)
     >>> x = np.random.rand(2, 5, 32).astype("float32")
     >>> _ = layer(x, x)
-    >>> layer.head_mask.assign([1.0, 1.0, 0.0, 1.0])
+    >>> _ = layer.head_mask.assign([1.0, 1.0, 0.0, 1.0])
     >>> layer(x, x).shape
     TensorShape([2, 5, 32])
     """

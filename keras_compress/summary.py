@@ -1,6 +1,6 @@
 """`summary`: what is compressed in a model, layer by layer."""
 
-from keras_compress.layers.base import CompressedLayer
+from keras_compress.layers.base import CompressedLayer, weight_count
 from keras_compress.surgery import tree
 
 COLUMNS = ("layer", "type", "kind", "params", "sparsity", "neurons", "heads", "clusters/bits")
@@ -58,5 +58,6 @@ def _print_table(model, rows, print_fn):
             print_fn(rule)
     print_fn(rule)
     print_fn(
-        f"{len(rows)} compression layers; total params: {model.count_params():,}"
+        f"{len(rows)} compression layers; total params: {weight_count(model):,} "
+        "(masks and quantization ranges not counted)"
     )

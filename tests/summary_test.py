@@ -32,7 +32,9 @@ def test_summary_reports_sparsity_neurons_heads_and_clusters(bert_classifier):
     assert by_layer[prefix + "feedforward_intermediate_dense"]["sparsity"] == "75.0%"
     assert by_layer[prefix + "feedforward_output_dense"]["sparsity"] == "0.0%"
     assert by_layer["bert_backbone/pooled_dense"]["clusters/bits"] == "4"
-    assert by_layer["bert_backbone/pooled_dense"]["params"] == 16 * 16 + 16
+    # 4 centroids, 16 x 16 assignments, 16 biases; masks are not counted.
+    assert by_layer["bert_backbone/pooled_dense"]["params"] == 4 + 16 * 16 + 16
+    assert by_layer[prefix + "feedforward_output_dense"]["params"] == 32 * 16 + 16
     text = "\n".join(lines)
     assert "PrunableAttention" in text and "total params" in text
 

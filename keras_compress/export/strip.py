@@ -1,21 +1,36 @@
 """`strip`: a plain Keras model with the compression baked into its weights."""
 
 import copy
+import warnings
 
+import keras
+import numpy as np
+
+from keras_compress.export import shrink
+from keras_compress.layers import PrunableAttention
 from keras_compress.layers.base import CompressedLayer
+from keras_compress.pruning import structure
 from keras_compress.surgery import persist
 from keras_compress.surgery.swap import swap_layers
 
 
 def strip(model):
-    """Returns a copy of `model` with only standard Keras layers.
+    """Returns a copy of `model` with only standard Keras layers, pruned structure removed.
 
-    Weight masks and neuron masks are multiplied into the kernels, pruned
-    heads' output projections are zeroed, k-means kernels are materialised
-    and fake-quantization is removed (a `QuantizedDense` whose quantization
-    is on keeps its int8-grid kernel). The result has the same outputs as the
-    compressed model (for `QuantizedDense`, up to activation fake-quant),
-    and saves and loads without `keras_compress`. `model` is not modified.
+    - Weight masks are multiplied into the kernels.
+    - Pruned attention heads are cut out of the query, key, value and output
+      projections (each layer keeps its own number of heads).
+    - Pruned neurons of transformer feed-forward blocks are cut out of the
+      intermediate kernel and the matching rows of the output kernel.
+    - k-means kernels are materialised; fake quantization is removed (a
+      `QuantizedDense` whose quantization is on keeps its int8-grid kernel).
+
+    The outputs equal the compressed model's (for `QuantizedDense`, up to
+    activation fake-quant). `model` is not modified. When nothing was
+    physically removed the copy loads without keras_compress; a copy with
+    removed heads or neurons needs `import keras_compress` to load, because
+    models such as keras-hub's `BertBackbone` rebuild full-size layers from
+    their config (the swaps are replayed on load, as for `swap_layers`).
 
     Example:
 
@@ -27,22 +42,37 @@ def strip(model):
     >>> type(keras_compress.strip(model).layers[0]).__name__
     'Dense'
     """
-    stripped = copy.deepcopy(model)
-    swap_layers(
-        stripped,
-        _to_plain_policy,
-        include_embeddings=True,
-        include_classifier=True,
+    with warnings.catch_warnings():
+        # The copy goes through Keras's in-memory save/load, which warns about
+        # compile and optimizer state that a stripped copy does not need.
+        warnings.filterwarnings("ignore", message=".*compile.*")
+        warnings.filterwarnings("ignore", message=".*optimizer.*")
+        stripped = copy.deepcopy(model)
+    shrinking = shrink.neuron_replacements(stripped)
+    removes_heads = any(
+        not np.all(keras.ops.convert_to_numpy(layer.head_mask))
+        for _, layer in structure.attention_layers(stripped)
     )
+
+    def policy(layer, path):
+        if id(layer) in shrinking:
+            return shrinking[id(layer)]
+        if isinstance(layer, PrunableAttention):
+            return _without_pruned_heads
+        if isinstance(layer, CompressedLayer):
+            return _to_plain
+        return None
+
     persist.unmark(stripped)
+    swap_layers(stripped, policy, include_embeddings=True, include_classifier=True)
+    if not (shrinking or removes_heads):
+        persist.unmark(stripped)
     return stripped
-
-
-def _to_plain_policy(layer, path):
-    if isinstance(layer, CompressedLayer):
-        return _to_plain
-    return None
 
 
 def _to_plain(layer):
     return layer.to_plain()
+
+
+def _without_pruned_heads(layer):
+    return layer.to_plain(remove_pruned_heads=True)

@@ -1,6 +1,7 @@
 """What every keras_compress layer shares: conversion to and from plain Keras layers."""
 
 import keras
+import numpy as np
 
 
 class CompressedLayer:
@@ -27,6 +28,10 @@ class CompressedLayer:
     def compression_info(self):
         """Returns a dict of what is compressed, for `keras_compress.summary`."""
         raise NotImplementedError
+
+    def compression_state(self):
+        """Variables that describe the compression (masks, ranges), not model weights."""
+        return []
 
     def _ordered_variables(self):
         """Variables in the order `save_own_variables` writes them."""
@@ -78,6 +83,21 @@ def check_source_layer(layer, expected_types, target):
             f"{target.__name__}.from_layer: layer '{layer.name}' has LoRA "
             "enabled; merge the LoRA weights into the kernel first."
         )
+
+
+def weight_count(layer):
+    """Number of model weights in `layer` and its sub-layers.
+
+    Compression state (masks, quantization ranges and switches) is not counted;
+    k-means assignments are (they are the weights' indices).
+    """
+    state = {
+        id(v)
+        for sub in layer._flatten_layers()
+        if isinstance(sub, CompressedLayer)
+        for v in sub.compression_state()
+    }
+    return sum(int(np.prod(v.shape)) for v in layer.weights if id(v) not in state)
 
 
 def build_like(new_layer, old_layer):

@@ -166,9 +166,8 @@ class KMeansDense(base.CompressedLayer, keras.layers.Layer):
         return plain
 
     def compression_info(self):
-        size = int(self.assignments.shape[0] * self.assignments.shape[1])
         return {
             "kind": "k-means",
-            "params": size + (self.units if self.bias is not None else 0),
+            "params": base.weight_count(self),
             "clusters": self.n_clusters,
         }

@@ -137,12 +137,15 @@ class MaskedDense(base.CompressedLayer, keras.layers.Dense):
             plain.bias.assign(base.masked_value(self.bias, self.unit_mask))
         return plain
 
+    def compression_state(self):
+        return [self.kernel_mask, self.unit_mask]
+
     def compression_info(self):
         mask = ops.convert_to_numpy(self.kernel_mask) * ops.convert_to_numpy(self.unit_mask)
         units = ops.convert_to_numpy(self.unit_mask)
         return {
             "kind": "masked",
-            "params": int(mask.size) + (self.units if self.bias is not None else 0),
+            "params": base.weight_count(self),
             "weight_sparsity": float(1.0 - mask.mean()),
             "neurons_kept": f"{int(units.sum())}/{units.size}",
         }

@@ -93,11 +93,14 @@ class MaskedEinsumDense(base.CompressedLayer, keras.layers.EinsumDense):
             plain.bias.assign(self.bias)
         return plain
 
+    def compression_state(self):
+        return [self.kernel_mask]
+
     def compression_info(self):
         mask = ops.convert_to_numpy(self.kernel_mask)
         bias = 0 if self.bias is None else int(self.bias.numpy().size)
         return {
             "kind": "masked",
-            "params": int(mask.size) + bias,
+            "params": base.weight_count(self),
             "weight_sparsity": float(1.0 - mask.mean()),
         }

@@ -1,6 +1,7 @@
 """`PrunableAttention`: multi-head attention with a gate per head."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_compress.layers import base
@@ -84,11 +85,24 @@ class PrunableAttention(base.CompressedLayer, keras.layers.MultiHeadAttention):
             target.set_weights(source.get_weights())
         return new
 
-    def to_plain(self):
+    def to_plain(self, remove_pruned_heads=False):
+        """A plain `MultiHeadAttention` with the head mask baked in.
+
+        With `remove_pruned_heads=True` the masked heads are cut out of the
+        query, key, value and output projections (`num_heads` shrinks); the
+        output is the same, computed with less work.
+        """
+        mask = ops.convert_to_numpy(self.head_mask)
+        kept = np.flatnonzero(mask) if remove_pruned_heads else np.arange(mask.size)
+        if kept.size == 0:
+            raise ValueError(
+                f"Layer '{self.name}': every head is pruned; a MultiHeadAttention needs at "
+                "least one head (prune with min_heads >= 1)."
+            )
         config = base.plain_config(self, keras.layers.MultiHeadAttention)
+        config["num_heads"] = int(kept.size)
         plain = keras.layers.MultiHeadAttention.from_config(config)
         base.build_like(plain, self)
-        mask = ops.convert_to_numpy(self.head_mask)
         for name in PROJECTIONS:
             source = getattr(self, name)
             if isinstance(source, base.CompressedLayer):
@@ -97,13 +111,20 @@ class PrunableAttention(base.CompressedLayer, keras.layers.MultiHeadAttention):
             if name == "_output_dense":
                 # kernel: (num_heads, head_dim, ...); pruned heads contribute nothing.
                 weights[0] = weights[0] * mask.reshape((-1,) + (1,) * (weights[0].ndim - 1))
+                weights[0] = weights[0][kept]
+            else:
+                # kernel: (input, num_heads, head_dim); bias: (num_heads, head_dim).
+                weights = [weights[0][:, kept]] + [b[kept] for b in weights[1:]]
             getattr(plain, name).set_weights(weights)
         return plain
+
+    def compression_state(self):
+        return [self.head_mask]
 
     def compression_info(self):
         mask = ops.convert_to_numpy(self.head_mask)
         return {
             "kind": "heads",
-            "params": int(sum(getattr(self, n).count_params() for n in PROJECTIONS)),
+            "params": base.weight_count(self),
             "heads_kept": f"{int((mask != 0).sum())}/{mask.size}",
         }

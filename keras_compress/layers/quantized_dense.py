@@ -123,14 +123,7 @@ class QuantizedDense(base.CompressedLayer, keras.layers.Dense):
 
     def _ordered_variables(self):
         variables = [self._kernel] + ([self.bias] if self.bias is not None else [])
-        return variables + [
-            self.quantization_enabled,
-            self.range_updates,
-            self.input_min,
-            self.input_max,
-            self.output_min,
-            self.output_max,
-        ]
+        return variables + self.compression_state()
 
     @property
     def quantized_kernel(self):
@@ -161,10 +154,19 @@ class QuantizedDense(base.CompressedLayer, keras.layers.Dense):
             plain.bias.assign(self.bias)
         return plain
 
+    def compression_state(self):
+        return [
+            self.quantization_enabled,
+            self.range_updates,
+            self.input_min,
+            self.input_max,
+            self.output_min,
+            self.output_max,
+        ]
+
     def compression_info(self):
         return {
             "kind": "qat",
-            "params": int(self._kernel.shape[0] * self._kernel.shape[1])
-            + (self.units if self.bias is not None else 0),
+            "params": base.weight_count(self),
             "bits": 8 if bool(self.quantization_enabled.numpy()) else 32,
         }

@@ -50,16 +50,10 @@ def replay(model, swap_records):
     """Re-applies recorded swaps to a freshly built `model` (weights are not copied)."""
     for record in swap_records:
         parent, current = tree.find(model, tuple(record["path"]))
-        if _class_name(current) == _class_name(record["layer"]):
+        if keras.saving.serialize_keras_object(current) == record["layer"]:
             continue  # the model's own config already restored this layer
         new = keras.saving.deserialize_keras_object(record["layer"])
         replace_in_parent(parent, current, new)
-
-
-def _class_name(layer_or_config):
-    if isinstance(layer_or_config, dict):
-        return layer_or_config.get("registered_name") or layer_or_config["class_name"]
-    return object_registration.get_registered_name(type(layer_or_config))
 
 
 def _base_identity(base):

@@ -31,18 +31,49 @@ def pruned_bert(bert_classifier):
     return bert_classifier
 
 
-def test_strip_gives_plain_layers_with_equal_outputs(bert_classifier):
+def test_strip_removes_pruned_heads_and_neurons_with_equal_outputs(bert_classifier):
     model = pruned_bert(bert_classifier)
     x = bert_inputs()
     expected = model.predict(x, verbose=0)
+    kept_neurons = [
+        int(e._feedforward_intermediate_dense.unit_mask.numpy().sum())
+        for e in model.backbone.transformer_layers
+    ]
     stripped = keras_compress.strip(model)
     assert not any(isinstance(layer, CompressedLayer) for _, _, layer in tree.walk(stripped))
     assert type(stripped).__name__ == "BertTextClassifier"
-    assert not hasattr(type(stripped), "_keras_compress_base")
+    for encoder, kept in zip(stripped.backbone.transformer_layers, kept_neurons):
+        attention = encoder._self_attention_layer
+        assert type(attention) is keras.layers.MultiHeadAttention
+        assert attention.num_heads == 1
+        assert attention._query_dense.kernel.shape == (16, 1, 8)
+        assert attention._output_dense.kernel.shape == (1, 8, 16)
+        assert encoder._feedforward_intermediate_dense.kernel.shape == (16, kept)
+        assert encoder._feedforward_output_dense.kernel.shape == (kept, 16)
     np.testing.assert_allclose(stripped.predict(x, verbose=0), expected, atol=1e-5)
     # The compressed model is untouched.
     assert type(model.backbone.transformer_layers[0]._self_attention_layer) is PrunableAttention
     np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+
+
+def test_shrunk_model_saves_loads_and_trains(bert_classifier, tmp_path):
+    stripped = keras_compress.strip(pruned_bert(bert_classifier))
+    x = bert_inputs()
+    expected = stripped.predict(x, verbose=0)
+    stripped.save(tmp_path / "shrunk.keras")
+    loaded = keras.saving.load_model(tmp_path / "shrunk.keras")
+    assert loaded.backbone.transformer_layers[0]._self_attention_layer.num_heads == 1
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
+    loaded.compile(optimizer="adam",
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    loaded.fit(x, np.array([0, 1, 2, 0]), epochs=1, verbose=0)
+
+
+def test_strip_refuses_a_layer_with_every_head_pruned(bert_classifier):
+    keras_compress.swap_layers(bert_classifier, MAPPING)
+    bert_classifier.backbone.transformer_layers[0]._self_attention_layer.head_mask.assign([0.0, 0.0])
+    with pytest.raises(ValueError, match="every head is pruned"):
+        keras_compress.strip(bert_classifier)
 
 
 def test_strip_materialises_kmeans_kernels():
@@ -59,7 +90,13 @@ def test_strip_materialises_kmeans_kernels():
 
 
 def test_stripped_model_loads_without_keras_compress(bert_classifier, tmp_path):
-    model = pruned_bert(bert_classifier)
+    """With only weight masks nothing changes shape: a plain keras-hub model comes out."""
+    keras_compress.swap_layers(bert_classifier, MAPPING)
+    model = bert_classifier
+    rng = np.random.default_rng(0)
+    for _, _, layer in tree.walk(model):
+        if isinstance(layer, (MaskedDense, MaskedEinsumDense)):
+            layer.kernel_mask.assign((rng.random(layer.kernel_mask.shape) > 0.5).astype("float32"))
     x = bert_inputs()
     np.savez(tmp_path / "io.npz", expected=model.predict(x, verbose=0), **x)
     keras_compress.strip(model).save(tmp_path / "stripped.keras")

@@ -1,0 +1,315 @@
+"""Pruning callbacks for `model.fit`: weights, neurons and attention heads."""
+
+import keras
+import numpy as np
+
+from keras_compress.layers import MaskedDense, MaskedEinsumDense
+from keras_compress.pruning import importance, magnitude, structure
+from keras_compress.pruning.schedules import PruningSchedule
+from keras_compress.surgery import swap, tree
+
+
+class _ScheduledPruning(keras.callbacks.Callback):
+    """Calls `self.prune(sparsity)` at the steps the schedule picks, logs `self.stats()`."""
+
+    def __init__(self, schedule):
+        super().__init__()
+        if not isinstance(schedule, PruningSchedule):
+            raise TypeError(
+                f"{type(self).__name__}: `schedule` must be a keras_compress.pruning schedule "
+                f"(ConstantSparsity, PolynomialDecay, IterativePruning); received {schedule!r}."
+            )
+        self.schedule = schedule
+        self._last_step = None
+
+    def on_train_begin(self, logs=None):
+        self.find_targets()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        if step == self._last_step:
+            return
+        self._last_step = step
+        prune_now, sparsity = self.schedule(step)
+        if prune_now:
+            self.prune(sparsity)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is not None:
+            logs.update(self.stats())
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.stats())
+
+    def find_targets(self):
+        raise NotImplementedError
+
+    def prune(self, sparsity):
+        raise NotImplementedError
+
+    def stats(self):
+        raise NotImplementedError
+
+
+class MagnitudePruning(_ScheduledPruning):
+    """Zeroes the smallest-magnitude weights of `MaskedDense`/`MaskedEinsumDense` layers.
+
+    Args:
+        schedule: a `keras_compress.pruning` schedule (when, and to which sparsity).
+        granularity: `"layer"` (each layer reaches the sparsity) or `"global"`
+            (one magnitude threshold across all targeted layers).
+        pattern: `None` (unstructured), `"N:M"` such as `"2:4"` (N of every M
+            consecutive input weights kept; the schedule's sparsity is then
+            ignored, its steps are used), or a block shape `(rows, cols)` such
+            as `(1, 4)` or `(4, 4)` (whole tiles pruned).
+        include, exclude: regex on the layer path or predicate `(layer, path)`,
+            as in `swap_layers`. Only swapped-in masked layers are targeted, so
+            embeddings and the classifier (not swapped by default) are left out.
+
+    Logs `sparsity` (fraction of targeted weights that are zero).
+
+    Example:
+
+    >>> import keras, numpy as np, keras_compress
+    >>> from keras_compress.layers import MaskedDense
+    >>> from keras_compress.pruning import ConstantSparsity
+    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16),
+    ...                           keras.layers.Dense(1)])
+    >>> _ = keras_compress.swap_layers(model, {keras.layers.Dense: MaskedDense})
+    >>> model.compile("adam", "mse")
+    >>> pruning = keras_compress.callbacks.MagnitudePruning(ConstantSparsity(0.5, 0, frequency=1))
+    >>> history = model.fit(np.ones((8, 8)), np.ones((8, 1)), callbacks=[pruning], verbose=0)
+    >>> history.history["sparsity"]
+    [0.5]
+    """
+
+    def __init__(self, schedule, granularity="layer", pattern=None, include=None, exclude=None):
+        super().__init__(schedule)
+        if granularity not in ("layer", "global"):
+            raise ValueError(
+                f"MagnitudePruning: `granularity` must be 'layer' or 'global'; "
+                f"received {granularity!r}."
+            )
+        self.granularity = granularity
+        self.pattern = magnitude.parse_pattern(pattern)
+        if self.pattern and self.pattern[0] == "n:m" and granularity == "global":
+            raise ValueError("MagnitudePruning: an N:M pattern is per layer; use granularity='layer'.")
+        self.include = swap._as_predicate(include, "include")
+        self.exclude = swap._as_predicate(exclude, "exclude")
+        self.layers = []
+
+    def find_targets(self):
+        self.layers = []
+        for path, _, layer in tree.walk(self.model):
+            if not isinstance(layer, (MaskedDense, MaskedEinsumDense)):
+                continue
+            path = "/".join(path)
+            if self.include is not None and not self.include(layer, path):
+                continue
+            if self.exclude is not None and self.exclude(layer, path):
+                continue
+            self.layers.append((path, layer))
+        if not self.layers:
+            raise ValueError(
+                "MagnitudePruning: the model has no MaskedDense or MaskedEinsumDense layers in "
+                "scope; swap them in first with keras_compress.swap_layers."
+            )
+
+    def prune(self, sparsity):
+        kernels = [keras.ops.convert_to_numpy(layer.kernel) for _, layer in self.layers]
+        if self.pattern is None and self.granularity == "global":
+            masks = magnitude.global_masks(kernels, sparsity)
+        else:
+            masks = [self._layer_mask(path, layer, k, sparsity)
+                     for (path, layer), k in zip(self.layers, kernels)]
+        for (_, layer), mask in zip(self.layers, masks):
+            layer.kernel_mask.assign(mask)
+            layer.apply_masks()
+
+    def _layer_mask(self, path, layer, kernel, sparsity):
+        axes = magnitude.input_axes(layer)
+        try:
+            if self.pattern is None:
+                return magnitude.keep_largest(np.abs(kernel), sparsity)
+            if self.pattern[0] == "n:m":
+                return magnitude.n_m_mask(kernel, self.pattern[1], self.pattern[2], axes)
+            return magnitude.block_mask(kernel, sparsity, self.pattern[1:], axes)
+        except ValueError as error:
+            raise ValueError(f"MagnitudePruning: layer '{path}': {error}") from error
+
+    def stats(self):
+        zeros = total = 0
+        for _, layer in self.layers:
+            kernel = keras.ops.convert_to_numpy(layer.kernel_mask)
+            if isinstance(layer, MaskedDense):
+                kernel = kernel * keras.ops.convert_to_numpy(layer.unit_mask)
+            zeros += int(np.sum(kernel == 0))
+            total += kernel.size
+        return {"sparsity": zeros / total if total else 0.0}
+
+
+class NeuronPruning(_ScheduledPruning):
+    """Removes whole FFN intermediate neurons (output units) of transformer layers.
+
+    At each step the schedule picks, the lowest-scoring neurons among those
+    still kept are masked (`MaskedDense.unit_mask`) until the schedule's
+    sparsity (fraction of neurons removed) is reached; training in between
+    lets the model recover. `keras_compress.strip` then cuts the removed
+    units out of the intermediate kernel and the matching input rows out of
+    the next (output) layer.
+
+    Args:
+        schedule: a `keras_compress.pruning` schedule.
+        data: batches to score neurons on (`tf.data.Dataset`, iterable of
+            batches, or one `(x, y)` tuple); needed for `importance="taylor"`.
+        importance: `"taylor"` (|activation x gradient| averaged over `data`,
+            Molchanov et al. 2016) or `"weight_norm"` (L2 norm of the unit's
+            weights; no data needed).
+        granularity: `"layer"` (every FFN block loses the same fraction) or
+            `"global"` (scores normalised per layer, ranked together).
+        num_batches: batches of `data` used per scoring.
+        min_neurons: neurons kept at least in every layer.
+
+    Logs `neurons_kept` (count over all targeted layers).
+    """
+
+    def __init__(self, schedule, data=None, importance="taylor", granularity="layer",
+                 num_batches=8, min_neurons=1):
+        super().__init__(schedule)
+        if importance not in ("taylor", "weight_norm"):
+            raise ValueError(
+                f"NeuronPruning: `importance` must be 'taylor' or 'weight_norm'; received {importance!r}."
+            )
+        if importance == "taylor" and data is None:
+            raise ValueError("NeuronPruning: importance='taylor' needs `data` to score neurons on.")
+        if granularity not in ("layer", "global"):
+            raise ValueError(
+                f"NeuronPruning: `granularity` must be 'layer' or 'global'; received {granularity!r}."
+            )
+        if not isinstance(min_neurons, int) or min_neurons < 1:
+            raise ValueError(f"NeuronPruning: `min_neurons` must be an integer >= 1; received {min_neurons!r}.")
+        self.data = data
+        self.importance = importance
+        self.granularity = granularity
+        self.num_batches = num_batches
+        self.min_neurons = min_neurons
+        self.layers = []
+
+    def find_targets(self):
+        self.layers = [intermediate for _, intermediate, _ in structure.ffn_pairs(self.model)]
+        if not self.layers:
+            raise ValueError(
+                "NeuronPruning: no transformer feed-forward block with a MaskedDense "
+                "intermediate layer; swap keras.layers.Dense for MaskedDense first."
+            )
+
+    def scores(self):
+        masks = [layer.unit_mask for layer in self.layers]
+        if self.importance == "taylor":
+            return importance.gate_gradients(self.model, self.data, masks, self.num_batches)
+        return [importance.weight_norms(layer) for layer in self.layers]
+
+    def prune(self, sparsity):
+        masks = [keras.ops.convert_to_numpy(layer.unit_mask) for layer in self.layers]
+        new_masks = rank_and_mask(self.scores(), masks, sparsity, self.granularity, self.min_neurons)
+        for layer, mask in zip(self.layers, new_masks):
+            layer.unit_mask.assign(mask)
+            layer.apply_masks()
+
+    def stats(self):
+        kept = sum(int(np.sum(keras.ops.convert_to_numpy(layer.unit_mask) != 0)) for layer in self.layers)
+        return {"neurons_kept": kept}
+
+
+class HeadPruning(_ScheduledPruning):
+    """Removes attention heads of `PrunableAttention` layers, least important first.
+
+    Head importance is `|dLoss/d head_mask|` accumulated over `data` (Michel
+    et al. 2019), normalised per layer (L2) and ranked globally across
+    layers. Heads once removed stay removed; each layer keeps at least
+    `min_heads` heads. The schedule's sparsity is the fraction of all heads
+    removed.
+
+    Args:
+        schedule: a `keras_compress.pruning` schedule.
+        data: batches to score heads on (`tf.data.Dataset`, iterable of
+            batches, or one `(x, y)` tuple).
+        num_batches: batches of `data` used per scoring.
+        min_heads: heads kept at least in every layer (0 allows removing
+            whole attention blocks in the masked model, which `strip` refuses).
+
+    Logs `heads_kept` (count over all layers).
+    """
+
+    def __init__(self, schedule, data, num_batches=8, min_heads=1):
+        super().__init__(schedule)
+        if data is None:
+            raise ValueError("HeadPruning: `data` is required to score heads.")
+        if not isinstance(min_heads, int) or min_heads < 0:
+            raise ValueError(f"HeadPruning: `min_heads` must be an integer >= 0; received {min_heads!r}.")
+        self.data = data
+        self.num_batches = num_batches
+        self.min_heads = min_heads
+        self.layers = []
+
+    def find_targets(self):
+        self.layers = [layer for _, layer in structure.attention_layers(self.model)]
+        if not self.layers:
+            raise ValueError(
+                "HeadPruning: the model has no PrunableAttention layers; swap "
+                "keras.layers.MultiHeadAttention for PrunableAttention first."
+            )
+
+    def prune(self, sparsity):
+        masks = [keras.ops.convert_to_numpy(layer.head_mask) for layer in self.layers]
+        scores = importance.gate_gradients(
+            self.model, self.data, [layer.head_mask for layer in self.layers], self.num_batches
+        )
+        new_masks = rank_and_mask(scores, masks, sparsity, "global", self.min_heads)
+        for layer, mask in zip(self.layers, new_masks):
+            layer.head_mask.assign(mask)
+
+    def stats(self):
+        kept = sum(int(np.sum(keras.ops.convert_to_numpy(layer.head_mask) != 0)) for layer in self.layers)
+        return {"heads_kept": kept}
+
+
+def rank_and_mask(scores, masks, sparsity, granularity, min_kept):
+    """New 0/1 masks removing the lowest scores until `sparsity` of all units is removed.
+
+    Units already removed stay removed; every mask keeps at least `min_kept`
+    units. With `granularity="global"` scores are L2-normalised per layer and
+    ranked together; with `"layer"` each mask reaches the sparsity itself.
+    """
+    masks = [np.asarray(m, np.float32).copy() for m in masks]
+    if granularity == "layer":
+        return [
+            _remove_lowest([s], [m], sparsity, min_kept)[0] for s, m in zip(scores, masks)
+        ]
+    normalised = []
+    for score in scores:
+        norm = np.linalg.norm(score)
+        normalised.append(score / norm if norm > 0 else score)
+    return _remove_lowest(normalised, masks, sparsity, min_kept)
+
+
+def _remove_lowest(scores, masks, sparsity, min_kept):
+    total = sum(m.size for m in masks)
+    to_remove = int(round(sparsity * total)) - sum(int(np.sum(m == 0)) for m in masks)
+    candidates = sorted(
+        (float(score[i]), layer, i)
+        for layer, (score, mask) in enumerate(zip(scores, masks))
+        for i in range(mask.size)
+        if mask[i] != 0
+    )
+    kept = [int(np.sum(m != 0)) for m in masks]
+    for _, layer, i in candidates:
+        if to_remove <= 0:
+            break
+        if kept[layer] <= min_kept:
+            continue
+        masks[layer][i] = 0.0
+        kept[layer] -= 1
+        to_remove -= 1
+    return masks

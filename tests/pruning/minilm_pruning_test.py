@@ -1,0 +1,57 @@
+"""Head and neuron pruning of the real MiniLM fine-tuned on Sara (see docs/pruning.md)."""
+
+import keras
+import numpy as np
+
+import keras_compress
+from keras_compress.callbacks import HeadPruning, NeuronPruning
+from keras_compress.evaluation import evaluate
+from keras_compress.layers import MaskedDense, PrunableAttention
+from keras_compress.pruning import IterativePruning
+from tests.conftest import shuffled_batches
+
+# Measured on 2026-11-25 (2-core CPU): see docs/pruning.md for the numbers and command.
+MAX_MACRO_F1_DROP = 0.10
+
+
+def test_minilm_half_the_neurons_and_a_third_of_the_heads(sara_finetuned):
+    model = sara_finetuned.load()
+    keras_compress.swap_layers(
+        model, {keras.layers.MultiHeadAttention: PrunableAttention, keras.layers.Dense: MaskedDense}
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(sara_finetuned.recipe["learning_rate"] / 2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    texts, labels = sara_finetuned.encode("train")
+    train = shuffled_batches(texts, labels, batch_size=32, seed=1)
+    sample = shuffled_batches(texts, labels, batch_size=32, seed=2)
+    # Two cuts each (steps 0 and 30), then recovery until the end of the epoch.
+    callbacks = [
+        NeuronPruning(IterativePruning(0.25, 0.5, begin_step=0, frequency=30), data=sample,
+                      num_batches=4),
+        HeadPruning(IterativePruning(1 / 6, 1 / 3, begin_step=0, frequency=30), data=sample,
+                    num_batches=4),
+    ]
+    history = model.fit(train, epochs=1, verbose=0, callbacks=callbacks)
+    assert history.history["neurons_kept"][-1] == 6 * 768
+    assert history.history["heads_kept"][-1] == 6 * 12 - 24
+
+    pruned = evaluate(model, *sara_finetuned.encode("test"))
+    baseline = sara_finetuned.baseline["test"]
+    print(f"\nMiniLM on Sara test: fine-tuned {baseline}, pruned + recovered {pruned}")
+    assert pruned["macro_f1"] >= baseline["macro_f1"] - MAX_MACRO_F1_DROP
+
+    stripped = keras_compress.strip(model)
+    heads = []
+    for encoder in stripped.backbone.transformer_layers:
+        assert encoder._feedforward_intermediate_dense.kernel.shape == (384, 768)
+        assert encoder._feedforward_output_dense.kernel.shape == (768, 384)
+        attention = encoder._self_attention_layer
+        assert attention._query_dense.kernel.shape == (384, attention.num_heads, 32)
+        heads.append(attention.num_heads)
+    assert sum(heads) == 48 and min(heads) >= 1
+    texts = sara_finetuned.encode("valid")[0][:32]
+    np.testing.assert_allclose(
+        stripped.predict(texts, verbose=0), model.predict(texts, verbose=0), atol=1e-4
+    )

@@ -10,22 +10,38 @@ from keras_compress.layers import MaskedDense, PrunableAttention
 from keras_compress.pruning import IterativePruning
 from tests.conftest import shuffled_batches
 
-# Measured on 2026-11-25 (2-core CPU): see docs/pruning.md for the numbers and command.
-MAX_MACRO_F1_DROP = 0.10
+# Measured 2026-11-25 on the 2-core CI machine: the pruned model scored 0.687 test
+# macro-F1 against 0.661 for the unpruned control (docs/pruning.md). The bound leaves
+# room for run-to-run noise on 952 test messages over 67 intents.
+MAX_MACRO_F1_DROP = 0.05
+
+
+def compiled(model, learning_rate):
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
 
 
 def test_minilm_half_the_neurons_and_a_third_of_the_heads(sara_finetuned):
+    learning_rate = sara_finetuned.recipe["learning_rate"] / 2
+    texts, labels = sara_finetuned.encode("train")
+    train = shuffled_batches(texts, labels, batch_size=32, seed=1)
+    sample = shuffled_batches(texts, labels, batch_size=32, seed=2)
+
+    # The unpruned control gets the same extra epoch: the brief fine-tune is not
+    # converged, so any extra epoch alone raises macro-F1.
+    control = compiled(sara_finetuned.load(), learning_rate)
+    control.fit(train, epochs=1, verbose=0)
+    unpruned = evaluate(control, *sara_finetuned.encode("test"))
+    del control
+
     model = sara_finetuned.load()
     keras_compress.swap_layers(
         model, {keras.layers.MultiHeadAttention: PrunableAttention, keras.layers.Dense: MaskedDense}
     )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(sara_finetuned.recipe["learning_rate"] / 2),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    texts, labels = sara_finetuned.encode("train")
-    train = shuffled_batches(texts, labels, batch_size=32, seed=1)
-    sample = shuffled_batches(texts, labels, batch_size=32, seed=2)
+    compiled(model, learning_rate)
     # Two cuts each (steps 0 and 30), then recovery until the end of the epoch.
     callbacks = [
         NeuronPruning(IterativePruning(0.25, 0.5, begin_step=0, frequency=30), data=sample,
@@ -38,9 +54,11 @@ def test_minilm_half_the_neurons_and_a_third_of_the_heads(sara_finetuned):
     assert history.history["heads_kept"][-1] == 6 * 12 - 24
 
     pruned = evaluate(model, *sara_finetuned.encode("test"))
-    baseline = sara_finetuned.baseline["test"]
-    print(f"\nMiniLM on Sara test: fine-tuned {baseline}, pruned + recovered {pruned}")
-    assert pruned["macro_f1"] >= baseline["macro_f1"] - MAX_MACRO_F1_DROP
+    print(
+        f"\nMiniLM on Sara test: fine-tuned {sara_finetuned.baseline['test']}, "
+        f"+1 epoch unpruned {unpruned}, +1 epoch pruned {pruned}"
+    )
+    assert pruned["macro_f1"] >= unpruned["macro_f1"] - MAX_MACRO_F1_DROP
 
     stripped = keras_compress.strip(model)
     heads = []

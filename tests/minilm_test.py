@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import keras_compress
 from keras_compress.layers import MaskedDense, MaskedEinsumDense, PrunableAttention
+from tests.conftest import minilm_classifier
 
 MAPPING = {
     keras.layers.MultiHeadAttention: PrunableAttention,
@@ -15,25 +16,12 @@ MAPPING = {
 }
 
 
-def minilm_classifier(minilm_dir, num_classes, sequence_length=32):
-    import keras_hub
-
-    backbone = keras_hub.models.BertBackbone.from_preset(str(minilm_dir))
-    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(minilm_dir))
-    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
-        tokenizer, sequence_length=sequence_length
-    )
-    return keras_hub.models.BertTextClassifier(
-        backbone, num_classes=num_classes, preprocessor=preprocessor
-    )
-
-
 def test_swapped_minilm_gives_the_same_outputs(minilm_dir, sara):
     model = minilm_classifier(minilm_dir, num_classes=4)
     texts = sara["test"][0][:16]
     expected = model.predict(texts, verbose=0)
     keras_compress.swap_layers(model, MAPPING)
-    assert sum(isinstance(l, PrunableAttention) for l in model.backbone._flatten_layers()) == 6
+    assert sum(isinstance(layer, PrunableAttention) for layer in model.backbone._flatten_layers()) == 6
     np.testing.assert_allclose(model.predict(texts, verbose=0), expected, atol=1e-5)
 
 

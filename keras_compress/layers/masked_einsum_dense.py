@@ -98,7 +98,6 @@ class MaskedEinsumDense(base.CompressedLayer, keras.layers.EinsumDense):
 
     def compression_info(self):
         mask = ops.convert_to_numpy(self.kernel_mask)
-        bias = 0 if self.bias is None else int(self.bias.numpy().size)
         return {
             "kind": "masked",
             "params": base.weight_count(self),

@@ -11,7 +11,7 @@ model, then replays the swaps before Keras loads the weights.
 """
 
 import keras
-from keras.src.saving import object_registration, serialization_lib  # noqa: private
+from keras.src.saving import object_registration, serialization_lib  # private Keras modules
 
 from keras_compress.surgery import tree
 from keras_compress.surgery.replace import replace_in_parent

@@ -7,7 +7,7 @@ rewire every reference the parent holds: attributes, containers, the tracked
 recorded so that a failed swap can be undone.
 """
 
-from keras.src.ops.node import KerasHistory  # noqa: private, stable since Keras 3.0
+from keras.src.ops.node import KerasHistory  # private; stable since Keras 3.0
 
 
 def replace_in_parent(parent, old, new):

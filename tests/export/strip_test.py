@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 import keras_compress
-from keras_compress.layers import CompressedLayer, KMeansDense, MaskedDense, MaskedEinsumDense, PrunableAttention
+from keras_compress.layers import (
+    CompressedLayer,
+    KMeansDense,
+    MaskedDense,
+    MaskedEinsumDense,
+    PrunableAttention,
+)
 from keras_compress.surgery import tree
 from tests.conftest import bert_inputs
 

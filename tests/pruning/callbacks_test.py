@@ -144,7 +144,7 @@ def test_head_pruning_keeps_a_head_per_layer_and_never_revives(bert_classifier):
 
     class Record(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            seen.append([l.head_mask.numpy().copy() for l in callback.layers])
+            seen.append([layer.head_mask.numpy().copy() for layer in callback.layers])
 
     model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[callback, Record()])
     for before, after in zip(seen, seen[1:]):

@@ -1,5 +1,7 @@
 """Pruning callbacks for `model.fit`: weights, neurons and attention heads."""
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -50,6 +52,19 @@ class _ScheduledPruning(keras.callbacks.Callback):
 
     def stats(self):
         raise NotImplementedError
+
+    def _all_finite(self, arrays):
+        """False (and one warning per callback) if scores hold NaN or Inf: masks stay as they are."""
+        if all(np.all(np.isfinite(a)) for a in arrays):
+            return True
+        if not getattr(self, "_warned_not_finite", False):
+            warnings.warn(
+                f"{type(self).__name__}: NaN or Inf in the scores at step {self._last_step}; "
+                "this pruning step is skipped and the masks are left unchanged.",
+                stacklevel=2,
+            )
+            self._warned_not_finite = True
+        return False
 
 
 class MagnitudePruning(_ScheduledPruning):
@@ -118,6 +133,8 @@ class MagnitudePruning(_ScheduledPruning):
 
     def prune(self, sparsity):
         kernels = [keras.ops.convert_to_numpy(layer.kernel) for _, layer in self.layers]
+        if not self._all_finite(kernels):
+            return
         if self.pattern is None and self.granularity == "global":
             masks = magnitude.global_masks(kernels, sparsity)
         else:
@@ -212,7 +229,10 @@ class NeuronPruning(_ScheduledPruning):
 
     def prune(self, sparsity):
         masks = [keras.ops.convert_to_numpy(layer.unit_mask) for layer in self.layers]
-        new_masks = rank_and_mask(self.scores(), masks, sparsity, self.granularity, self.min_neurons)
+        scores = self.scores()
+        if not self._all_finite(scores):
+            return
+        new_masks = rank_and_mask(scores, masks, sparsity, self.granularity, self.min_neurons)
         for layer, mask in zip(self.layers, new_masks):
             layer.unit_mask.assign(mask)
             layer.apply_masks()
@@ -266,6 +286,8 @@ class HeadPruning(_ScheduledPruning):
         scores = importance.gate_gradients(
             self.model, self.data, [layer.head_mask for layer in self.layers], self.num_batches
         )
+        if not self._all_finite(scores):
+            return
         new_masks = rank_and_mask(scores, masks, sparsity, "global", self.min_heads)
         for layer, mask in zip(self.layers, new_masks):
             layer.head_mask.assign(mask)

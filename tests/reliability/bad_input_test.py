@@ -65,3 +65,35 @@ def test_head_pruning_without_compile_says_so():
     callback.find_targets()
     with pytest.raises(ValueError, match="not compiled"):
         callback.prune(0.5)
+
+
+def test_nan_weights_skip_the_pruning_step_and_keep_the_masks(bert_classifier):
+    from keras_compress.callbacks import MagnitudePruning, NeuronPruning
+
+    keras_compress.swap_layers(bert_classifier, {keras.layers.Dense: MaskedDense})
+    ffn = bert_classifier.backbone.transformer_layers[0]._feedforward_intermediate_dense
+    kernel = ffn.kernel.numpy()
+    kernel[0, 0] = np.nan
+    ffn.kernel.assign(kernel)
+    for callback in (MagnitudePruning(ConstantSparsity(0.5, 0)),
+                     NeuronPruning(ConstantSparsity(0.5, 0), importance="weight_norm")):
+        callback.set_model(bert_classifier)
+        callback.find_targets()
+        with pytest.warns(UserWarning, match="NaN or Inf"):
+            callback.prune(0.5)
+        assert ffn.kernel_mask.numpy().all() and ffn.unit_mask.numpy().all()
+
+
+def test_nan_gradients_are_skipped_by_importance(bert_classifier):
+    from keras_compress.pruning import importance
+
+    keras_compress.swap_layers(bert_classifier, {keras.layers.MultiHeadAttention: PrunableAttention})
+    gates = [layer.head_mask for _, _, layer in tree.walk(bert_classifier)
+             if isinstance(layer, PrunableAttention)]
+    good = (bert_inputs(), np.array([0, 1, 2, 0]))
+    bad = (bert_inputs(), np.array([0, 1, 2, 0]), np.array([np.nan, 1.0, 1.0, 1.0]))
+    with pytest.warns(UserWarning, match="skipped 1 batch"):
+        scores = importance.gate_gradients(bert_classifier, [bad, good], gates)
+    assert all(np.all(np.isfinite(s)) for s in scores)
+    with pytest.raises(ValueError, match="no usable batch"):
+        importance.gate_gradients(bert_classifier, [bad], gates)

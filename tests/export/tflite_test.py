@@ -1,0 +1,257 @@
+"""to_tflite and TFLiteClassifier on small random BERTs (fast)."""
+
+import json
+import re
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+import keras_compress
+from keras_compress.export import ParityError, TFLiteClassifier, graph, to_tflite, tokens
+from keras_compress.layers import MaskedDense, MaskedEinsumDense, PrunableAttention, QuantizedDense
+from tests.conftest import bert_inputs, small_bert_classifier
+
+QUIET = {"latency_runs": 0, "verbose": False}
+WORDS = ["hello", "hi", "bye", "book", "a", "table", "for", "two", "what", "is", "rasa", "x"]
+
+
+def text_classifier(sequence_length=16):
+    """A small random BERT classifier with a real keras-hub preprocessor."""
+    import keras_hub
+
+    model = small_bert_classifier()
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    vocabulary += [f"w{i}" for i in range(100 - len(vocabulary))]
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+        tokenizer, sequence_length=sequence_length
+    )
+    return keras_hub.models.BertTextClassifier(
+        model.backbone, num_classes=3, preprocessor=preprocessor
+    )
+
+
+def keras_outputs(model, inputs):
+    return np.asarray(model(inputs, training=False))
+
+
+@pytest.mark.parametrize("batch_size", [1, None])
+def test_float_export_equals_keras(bert_classifier, tmp_path, batch_size):
+    path = tmp_path / "model.tflite"
+    report = to_tflite(bert_classifier, path, sequence_lengths=(8, 16), batch_size=batch_size,
+                       **QUIET)
+    assert report.parity["max_abs_diff"] <= 1e-4
+    classifier = TFLiteClassifier(path)
+    for length in (8, 16):  # rows of every bucket, one of them padded
+        x = bert_inputs(batch=3, length=length, seed=length)
+        np.testing.assert_allclose(classifier.outputs(x), keras_outputs(bert_classifier, x),
+                                   atol=1e-4)
+    assert set(Interpreter(model_path=str(path)).get_signature_list()) == {"seq_8", "seq_16"}
+
+
+def weight_shapes(path, signature):
+    """`{tensor name: shape}` of the 2-D constant tensors (weights) of one signature."""
+    interpreter = Interpreter(model_path=str(path))
+    subgraph = interpreter.get_signature_runner(signature)._subgraph_index
+    return {d["name"]: tuple(d["shape"]) for d in interpreter.get_tensor_details(subgraph)
+            if len(d["shape"]) == 2 and "MatMul" in d["name"]}
+
+
+def find_shape(shapes, layer_index, layer_name):
+    pattern = re.compile(rf"transformer_layer_{layer_index}(_\d+)?/.*{layer_name}")
+    (shape,) = {shape for name, shape in shapes.items() if pattern.search(name)}
+    return shape
+
+
+def test_pruned_heads_and_neurons_give_smaller_tflite_tensors(bert_classifier, tmp_path):
+    keras_compress.swap_layers(bert_classifier, {
+        keras.layers.MultiHeadAttention: PrunableAttention,
+        keras.layers.EinsumDense: MaskedEinsumDense,
+        keras.layers.Dense: MaskedDense,
+    })
+    rng = np.random.default_rng(0)
+    kept_neurons = []
+    for encoder in bert_classifier.backbone.transformer_layers:
+        encoder._self_attention_layer.head_mask.assign([1.0, 0.0])
+        unit_mask = (rng.random(32) > 0.5).astype("float32")
+        encoder._feedforward_intermediate_dense.unit_mask.assign(unit_mask)
+        kept_neurons.append(int(unit_mask.sum()))
+    assert all(0 < kept < 32 for kept in kept_neurons)
+    path = tmp_path / "model.tflite"
+    to_tflite(bert_classifier, path, sequence_lengths=(16,), **QUIET)
+    x = bert_inputs(batch=2, length=16)
+    np.testing.assert_allclose(TFLiteClassifier(path).outputs(x),
+                               keras_outputs(bert_classifier, x), atol=1e-4)
+    shapes = weight_shapes(path, "seq_16")
+    for index, kept in enumerate(kept_neurons):  # TFLite stores (outputs, inputs)
+        assert find_shape(shapes, index, "feedforward_intermediate_dense") == (kept, 16)
+        assert find_shape(shapes, index, "feedforward_output_dense") == (16, kept)
+        assert find_shape(shapes, index, "key") == (8, 16)  # 1 head of 8, was 2
+        assert find_shape(shapes, index, "attention_output") == (16, 8)
+
+
+def test_text_runner_matches_keras_predict(tmp_path):
+    model = text_classifier()
+    texts = ["hello", "book a table for two", "what is rasa " * 8, "x"]
+    expected = keras.ops.softmax(model.predict(texts, verbose=0)).numpy()
+    classifier = TFLiteClassifier.from_model(
+        model, tmp_path / "model.tflite", sequence_lengths=(4, 8, 16),
+        label_names=["greet", "book", "ask"], **QUIET)
+    prediction = classifier.predict(texts)
+    np.testing.assert_allclose(prediction.probabilities, expected, atol=1e-5)
+    assert prediction.labels == [["greet", "book", "ask"][i] for i in expected.argmax(-1)]
+    assert classifier.predict("hello").probabilities.shape == (1, 3)
+    assert classifier.predict([]).probabilities.shape == (0, 3)
+    # The runner packs text exactly like the keras-hub preprocessor does.
+    packed = keras.tree.map_structure(np.asarray, model.preprocessor(texts))
+    ours = tokens.pack_texts(model.preprocessor.tokenizer, texts, 16)
+    np.testing.assert_array_equal(ours["token_ids"], packed["token_ids"])
+    np.testing.assert_array_equal(ours["padding_mask"], packed["padding_mask"].astype("int32"))
+
+
+def test_bucket_choice(bert_classifier, tmp_path, monkeypatch):
+    path = tmp_path / "model.tflite"
+    to_tflite(bert_classifier, path, sequence_lengths=(16, 4, 8), **QUIET)
+    classifier = TFLiteClassifier(path)
+    assert classifier.sequence_lengths == (4, 8, 16)
+    assert [classifier.bucket_for(n) for n in (1, 4, 5, 8, 9, 16, 40)] == [4, 4, 8, 8, 16, 16, 16]
+    used = []
+    original = TFLiteClassifier._run_bucket
+    monkeypatch.setattr(TFLiteClassifier, "_run_bucket",
+                        lambda self, bucket, packed: used.append((bucket, len(packed["token_ids"])))
+                        or original(self, bucket, packed))
+    mask = np.zeros((4, 16), "int32")
+    for row, length in enumerate([3, 7, 16, 4]):
+        mask[row, :length] = 1
+    x = {"token_ids": mask * 5, "padding_mask": mask}
+    classifier.outputs(x)
+    assert sorted(used) == [(4, 2), (8, 1), (16, 1)]
+
+
+def test_static_batch_pads_chunks(bert_classifier, tmp_path):
+    path = tmp_path / "model.tflite"
+    to_tflite(bert_classifier, path, sequence_lengths=(8,), batch_size=3, **QUIET)
+    x = bert_inputs(batch=5, length=8)
+    np.testing.assert_allclose(TFLiteClassifier(path).outputs(x),
+                               keras_outputs(bert_classifier, x), atol=1e-4)
+
+
+def test_quantized_exports_are_smaller_and_lower_precision(bert_classifier, tmp_path):
+    sizes, files = {}, {}
+    data = bert_inputs(batch=16, length=16, seed=1)
+    for mode in (None, "float16", "dynamic", "int8"):
+        files[mode] = tmp_path / f"{mode}.tflite"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = to_tflite(bert_classifier, files[mode], mode,
+                               data if mode == "int8" else None,
+                               sequence_lengths=(16,), min_agreement=None, **QUIET)
+        float_warnings = [w for w in caught if "ops left in float32" in str(w.message)]
+        assert len(float_warnings) == (mode == "int8")
+        sizes[mode] = report.size_bytes
+        assert report.size_bytes == files[mode].stat().st_size
+    assert sizes["float16"] < sizes[None] and sizes["dynamic"] < sizes[None]
+    assert "FULLY_CONNECTED" in graph.float_ops(files[None].read_bytes())
+    assert "FULLY_CONNECTED" not in graph.float_ops(files["int8"].read_bytes())
+    # The converter leaves layer norm's NEG in float: named, and refused on request.
+    kept = graph.float_ops(files["int8"].read_bytes())
+    assert kept["NEG"]["layers"] == ["embeddings_layer_norm", "feedforward_layer_norm",
+                                     "self_attention_layer_norm"]
+    with pytest.raises(ValueError, match="could not be quantized .*NEG x5"):
+        to_tflite(bert_classifier, tmp_path / "strict.tflite", "int8", data,
+                  sequence_lengths=(16,), allow_float_ops=False, **QUIET)
+    weights = Interpreter(model_path=str(files["dynamic"])).get_tensor_details()
+    assert any(d["dtype"] == np.int8 for d in weights)
+
+
+def test_int8_with_int_io_dequantizes_outputs(bert_classifier, tmp_path):
+    path = tmp_path / "model.tflite"
+    data = bert_inputs(batch=16, length=8, seed=1)
+    with pytest.warns(UserWarning, match="ops left in float32 .*: NEG x5"):
+        report = to_tflite(bert_classifier, path, "int8", data, sequence_lengths=(8,),
+                           io_type="int8", min_agreement=None, **QUIET)
+    classifier = TFLiteClassifier(path)
+    runner = classifier.interpreter.get_signature_runner("seq_8")
+    assert runner.get_output_details()["outputs"]["dtype"] == np.int8
+    x = bert_inputs(batch=2, length=8)
+    diff = np.abs(classifier.outputs(x) - keras_outputs(bert_classifier, x)).max()
+    scale = np.abs(keras_outputs(bert_classifier, x)).max()
+    assert diff < 0.5 * scale, (diff, scale, report.parity)
+
+
+def test_parity_failure_raises_and_writes_nothing(bert_classifier, tmp_path):
+    path = tmp_path / "model.tflite"
+    with pytest.raises(ParityError, match="max abs diff .* > atol 0"):
+        to_tflite(bert_classifier, path, "dynamic", sequence_lengths=(8,), atol=0.0, **QUIET)
+    assert not path.exists() and not path.with_name("model.tflite.json").exists()
+
+
+def test_report_json_and_table(bert_classifier, tmp_path, capsys):
+    path = tmp_path / "model.tflite"
+    report = to_tflite(bert_classifier, path, "dynamic", sequence_lengths=(8, 16),
+                       latency_runs=3)
+    printed = capsys.readouterr().out
+    assert "latency, median of 3 runs" in printed and "2 threads (ms)" in printed
+    stored = json.loads(path.with_name("model.tflite.json").read_text())["report"]
+    assert stored == json.loads(report.to_json())
+    assert set(stored["latency_ms"]) == {"1", "2"}
+    assert set(stored["latency_ms"]["2"]) == {"8", "16"}
+    assert all(ms > 0 for ms in stored["latency_ms"]["1"].values())
+    assert stored["params"] == bert_classifier.count_params()
+    assert stored["size_bytes"] == path.stat().st_size
+
+
+def test_argument_errors(bert_classifier, tmp_path):
+    path = tmp_path / "model.tflite"
+    with pytest.raises(ValueError, match="`quantization` must be one of"):
+        to_tflite(bert_classifier, path, "int4", sequence_lengths=(8,), **QUIET)
+    with pytest.raises(ValueError, match="`io_type='int8'` needs `quantization='int8'`"):
+        to_tflite(bert_classifier, path, "dynamic", sequence_lengths=(8,), io_type="int8", **QUIET)
+    with pytest.raises(ValueError, match="needs `representative_data`"):
+        to_tflite(bert_classifier, path, "int8", sequence_lengths=(8,), **QUIET)
+    with pytest.raises(ValueError, match="exceeds the model's maximum sequence length 16"):
+        to_tflite(bert_classifier, path, sequence_lengths=(8, 32), **QUIET)
+    with pytest.raises(ValueError, match="`sequence_lengths` is required"):
+        to_tflite(bert_classifier, path, **QUIET)
+    with pytest.raises(ValueError, match="`label_names` has 2 names; the model has 3"):
+        to_tflite(bert_classifier, path, sequence_lengths=(8,), label_names=["a", "b"], **QUIET)
+    with pytest.raises(ValueError, match="is text, but the model has no preprocessor"):
+        to_tflite(bert_classifier, path, "int8", ["hello"], sequence_lengths=(8,), **QUIET)
+    assert not path.exists()
+
+
+def test_unsupported_model_input_is_named(tmp_path):
+    model = keras.Sequential([keras.Input((8,), name="features"), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="dict of \\(batch, sequence\\) integer inputs"):
+        to_tflite(model, tmp_path / "m.tflite", sequence_lengths=(8,), **QUIET)
+
+
+def test_int8_from_qat_ranges_says_what_to_pass(bert_classifier, tmp_path):
+    keras_compress.swap_layers(bert_classifier, {keras.layers.Dense: QuantizedDense})
+    bert_classifier(bert_inputs(), training=True)
+    for layer in bert_classifier._flatten_layers():
+        if isinstance(layer, QuantizedDense):
+            layer.enable_quantization(True)
+    with pytest.raises(NotImplementedError, match="Pass representative_data="):
+        to_tflite(bert_classifier, tmp_path / "m.tflite", "int8", sequence_lengths=(8,), **QUIET)
+
+
+def test_runner_errors(bert_classifier, tmp_path):
+    path = tmp_path / "model.tflite"
+    to_tflite(bert_classifier, path, sequence_lengths=(8,), **QUIET)
+    classifier = TFLiteClassifier(path)
+    with pytest.raises(ValueError, match="needs a tokenizer"):
+        classifier.predict(["hello"])
+    with pytest.raises(TypeError, match="`inputs` must be a dict"):
+        classifier.outputs([[1, 2, 3]])
+    with pytest.raises(ValueError, match="missing \\['padding_mask'\\]"):
+        classifier.outputs({"token_ids": [[1, 2, 3]]})
+    text_model = TFLiteClassifier(path, tokenizer=text_classifier().preprocessor)
+    with pytest.raises(TypeError, match="item 1 is int"):
+        text_model.predict(["hello", 3])
+    path.with_name("model.tflite.json").unlink()
+    with pytest.raises(FileNotFoundError, match="model.tflite.json not found"):
+        TFLiteClassifier(path)

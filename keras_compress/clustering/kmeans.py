@@ -42,11 +42,19 @@ def kmeans_1d(values, n_clusters, init="kmeans++", max_iter=100, seed=0):
         centroids = np.linspace(flat.min(), flat.max(), n_clusters)
     else:
         centroids = _kmeans_plus_plus(flat, n_clusters, np.random.default_rng(seed))
+    # Lloyd iterations on the sorted values: each cluster is a contiguous run
+    # between two midpoints, so its count and sum come from prefix sums in
+    # O(n_clusters log n) per iteration (embedding tables have millions of values).
+    ordered = np.sort(flat)
+    prefix = np.concatenate([[0.0], np.cumsum(ordered)])
     for _ in range(max_iter):
         centroids = np.sort(centroids)
-        assignments = _assign(flat, centroids)
-        sums = np.bincount(assignments, weights=flat, minlength=n_clusters)
-        counts = np.bincount(assignments, minlength=n_clusters)
+        midpoints = (centroids[1:] + centroids[:-1]) / 2
+        # Values equal to a midpoint go to the lower cluster, as in `_assign`.
+        bounds = np.concatenate([[0], np.searchsorted(ordered, midpoints, side="right"),
+                                 [ordered.size]])
+        counts = np.diff(bounds)
+        sums = prefix[bounds[1:]] - prefix[bounds[:-1]]
         # An empty cluster keeps its centroid rather than collapsing to zero.
         updated = np.where(counts > 0, sums / np.maximum(counts, 1), centroids)
         if np.allclose(updated, centroids, rtol=0, atol=1e-12):

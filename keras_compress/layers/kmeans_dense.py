@@ -3,22 +3,21 @@
 import keras
 from keras import ops
 
-from keras_compress.clustering.kmeans import INITS, kmeans_1d
 from keras_compress.layers import base
-
-MAX_CLUSTERS = 256
+from keras_compress.layers.clustered import ClusteredLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
-class KMeansDense(base.CompressedLayer, keras.layers.Layer):
+class KMeansDense(ClusteredLayer, keras.layers.Layer):
     """A densely connected layer whose kernel is `centroids[assignments]`.
 
     The kernel takes only `n_clusters` distinct values (weight sharing, Han et
     al. 2016): `centroids` (shape `(n_clusters,)`) are trainable and receive
     the summed gradient of every weight assigned to them; `assignments` (int32,
-    kernel-shaped) are fixed. Build one from a trained `Dense` with
-    `KMeansDense.from_layer(dense, n_clusters=16)`, which runs k-means on its
-    kernel.
+    kernel-shaped) are fixed, and stored bit-packed in `.keras` files. Build
+    one from a trained `Dense` with `KMeansDense.from_layer(dense,
+    n_clusters=16)`, which runs k-means on its kernel, or let
+    `keras_compress.callbacks.WeightClustering` do it during `fit`.
 
     Args:
         units: output size.
@@ -51,37 +50,18 @@ class KMeansDense(base.CompressedLayer, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units <= 0:
+        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(f"KMeansDense: `units` must be a positive integer; received {units!r}.")
-        if not isinstance(n_clusters, int) or not 2 <= n_clusters <= MAX_CLUSTERS:
-            raise ValueError(
-                f"KMeansDense: `n_clusters` must be an integer in [2, {MAX_CLUSTERS}]; "
-                f"received {n_clusters!r}."
-            )
-        if init not in INITS:
-            raise ValueError(f"KMeansDense: `init` must be one of {INITS}; received {init!r}.")
+        self._init_clusters(n_clusters, init)
         self.units = units
-        self.n_clusters = n_clusters
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
-        self.init = init
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
-        self.centroids = self.add_weight(
-            name="centroids",
-            shape=(self.n_clusters,),
-            initializer=keras.initializers.RandomUniform(-0.05, 0.05),
-        )
-        self.assignments = self.add_weight(
-            name="assignments",
-            shape=(input_dim, self.units),
-            initializer="zeros",
-            dtype="int32",
-            trainable=False,
-        )
+        self._build_codebook((input_dim, self.units))
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias", shape=(self.units,), initializer=self.bias_initializer
@@ -93,7 +73,7 @@ class KMeansDense(base.CompressedLayer, keras.layers.Layer):
     @property
     def kernel(self):
         """The shared-value kernel, `centroids[assignments]`."""
-        return ops.take(self.centroids, self.assignments)
+        return self.clustered_weight
 
     def call(self, inputs):
         x = ops.matmul(inputs, self.kernel)
@@ -110,10 +90,8 @@ class KMeansDense(base.CompressedLayer, keras.layers.Layer):
         return {
             **super().get_config(),
             "units": self.units,
-            "n_clusters": self.n_clusters,
             "activation": keras.activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "init": self.init,
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
         }
 
@@ -136,16 +114,8 @@ class KMeansDense(base.CompressedLayer, keras.layers.Layer):
             dtype=config["dtype"],
             trainable=config["trainable"],
         )
-        kernel = ops.convert_to_numpy(layer.kernel)
-        if n_clusters > kernel.size:
-            raise ValueError(
-                f"KMeansDense.from_layer: `n_clusters`={n_clusters} exceeds the "
-                f"{kernel.size} weights of layer '{layer.name}'."
-            )
         base.build_like(new, layer)
-        centroids, assignments = kmeans_1d(kernel, n_clusters, init=init, seed=seed)
-        new.centroids.assign(centroids)
-        new.assignments.assign(assignments)
+        new._cluster(layer.kernel, layer.name, seed)
         if new.bias is not None:
             new.bias.assign(layer.bias)
         return new
@@ -164,10 +134,3 @@ class KMeansDense(base.CompressedLayer, keras.layers.Layer):
         if self.bias is not None:
             plain.bias.assign(self.bias)
         return plain
-
-    def compression_info(self):
-        return {
-            "kind": "k-means",
-            "params": base.weight_count(self),
-            "clusters": self.n_clusters,
-        }

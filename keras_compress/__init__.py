@@ -9,11 +9,22 @@
 'MaskedDense'
 """
 
-from keras_compress import callbacks, layers, pruning
+from keras_compress import callbacks, clustering, export, layers, pruning, quantization
 from keras_compress.export.strip import strip
 from keras_compress.summary import summary
 from keras_compress.surgery.swap import swap_layers
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["callbacks", "layers", "pruning", "strip", "summary", "swap_layers", "__version__"]
+__all__ = [
+    "__version__",
+    "callbacks",
+    "clustering",
+    "export",
+    "layers",
+    "pruning",
+    "quantization",
+    "strip",
+    "summary",
+    "swap_layers",
+]

@@ -100,8 +100,8 @@ def parse_args(argv=None):
     parser.add_argument("--buckets", default="8,16,32", help="TFLite sequence-length buckets")
     parser.add_argument("--threads", type=int, default=2, help="threads for Keras and TFLite timing")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds per variant")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed messages per block")
-    parser.add_argument("--timing-messages", type=int, default=320,
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs per variant first")
+    parser.add_argument("--timing-messages", type=int, default=0,
                         help="time N test messages, evenly spaced over the split (0: all)")
     parser.add_argument("--no-peer", dest="peer", action="store_false", help="skip the tfmot peer")
     parser.add_argument("--peer-epochs", type=int, default=6)
@@ -359,24 +359,26 @@ def time_variants(args, stripped_models, results, texts, gold):
         variants[f"{name}/tflite"] = runner.outputs
     warm = [next(p for p in packed if p["token_ids"].shape[1] == b) for b in args.buckets
             if any(p["token_ids"].shape[1] == b for p in packed)]
-    order = list(variants)
-    times = {name: np.zeros((args.rounds, len(packed))) for name in variants}
-    predicted = {}
-    log(f"timing {len(order)} variants x {len(packed)} messages x {args.rounds} rounds "
-        f"(buckets {share})")
+    for fn in variants.values():  # traces every bucket's shape, warms the interpreters
+        for p in (warm * args.warmup)[: max(args.warmup, len(warm))]:
+            fn(p)
+    # Interleaved per message: every variant runs message i (in a fresh random order)
+    # before any runs message i + 1, so load from other jobs on the shared machine hits
+    # all variants alike (blocks of one variant at a time drifted by 30% between blocks).
+    names = list(variants)
+    rng = np.random.default_rng(0)
+    times = {name: np.zeros((args.rounds, len(packed))) for name in names}
+    predicted = {name: [0] * len(packed) for name in names}
+    log(f"timing {len(names)} variants x {len(packed)} messages x {args.rounds} rounds, "
+        f"interleaved per message (buckets {share})")
     for round_index in range(args.rounds):
-        shift = (round_index * 3) % len(order)
-        for name in order[shift:] + order[:shift]:
-            fn = variants[name]
-            for p in (warm * args.warmup)[: max(args.warmup, len(warm))]:
-                fn(p)
-            labels = []
-            for i, p in enumerate(packed):
+        for i, p in enumerate(packed):
+            for index in rng.permutation(len(names)):
+                name = names[index]
                 begin = time.perf_counter()
-                outputs = fn(p)
+                outputs = variants[name](p)
                 times[name][round_index, i] = time.perf_counter() - begin
-                labels.append(int(np.argmax(outputs)))
-            predicted[name] = labels
+                predicted[name][i] = int(np.argmax(outputs))
         log(f"timing round {round_index + 1}/{args.rounds} done")
     latency = {}
     for name in variants:
@@ -556,6 +558,8 @@ def markdown(results):
     kc = lat.get("control/keras", {}).get("mean_ms")
     tc = lat.get("control/tflite", {}).get("mean_ms")
     ft = results["finetune"]
+    n, total = results.get("timed_messages", 0), results["sizes"]["test"]
+    timed = f"all {n} test messages" if n == total else f"{n} of the {total} test messages (evenly spaced)"
     lines = [
         "## Pruning",
         "",
@@ -573,7 +577,9 @@ def markdown(results):
         f"- Fine-tune: {ft['recipe']['epochs']} epoch{'s' if ft['recipe']['epochs'] != 1 else ''}, AdamW lr {ft['recipe']['learning_rate']:g}, "
         f"batch 32, reshuffled every epoch: valid macro-F1 {ft['valid']['macro_f1']:.3f}, "
         f"test {ft['test']['macro_f1']:.3f} (accuracy {ft['test']['accuracy']:.3f})"
-        + (" (reused from an earlier run, `--reuse`)" if results.get("reused") else "") + ".",
+        + (f" (fine-tuned by an earlier run of this script in {ft['seconds'] / 60:.0f} minutes, "
+           f"loaded with `--reuse`; not counted in the minutes above)" if results.get("reused")
+           else "") + ".",
         f"- Every config, the unpruned control included, then trains "
         f"{control['recovery_steps']} more steps ({results['recovery_epochs']:g} "
         f"epoch{'s' if results['recovery_epochs'] != 1 else ''}, AdamW lr "
@@ -584,14 +590,14 @@ def markdown(results):
         "- Parameters: `keras_compress.strip(model).count_params()` (whole model, the 11.7M "
         "embedding parameters included) and the transformer layers only; unstructured "
         "pruning leaves dense kernels, so its saving shows in the non-zero weights only.",
-        f"- Latency: per message, batch 1, {results['timed_messages']} of the "
-        f"{results['sizes']['test']} test messages (evenly spaced over the split), "
-        f"each packed to the smallest of the buckets {tuple(results['buckets'])} that holds it "
+        f"- Latency: per message, batch 1, {timed}, each packed to the smallest of the buckets {tuple(results['buckets'])} that holds it "
         f"(share {', '.join(f'{b}: {s:.0%}' for b, s in results['bucket_share'].items())}); Keras: "
         f"the stripped model in a `tf.function` on the numeric inputs (tokenization excluded); "
         f"TFLite: float32 `to_tflite(..., sequence_lengths={tuple(results['buckets'])})` run by "
         f"`TFLiteClassifier.outputs` with {results['threads']} threads. Median of "
-        f"{results['rounds']} interleaved rounds per message, mean over messages. The "
+        f"{results['rounds']} rounds per message, mean over messages; every message runs on all "
+        f"variants, in a random order, before the next one, so the load of other jobs falls on "
+        f"all variants alike. The "
         f"control's own times were {kc:.2f} ms (Keras) and {tc:.2f} ms (TFLite); they are "
         f"there for scale only, the machine was shared." if kc and tc else
         "- Latency: not measured in this run.",

@@ -14,7 +14,7 @@ from keras_compress.surgery import persist
 from keras_compress.surgery.swap import swap_layers
 
 
-def strip(model):
+def strip(model, keep_quantization=False):
     """Returns a copy of `model` with only standard Keras layers, pruned structure removed.
 
     - Weight masks are multiplied into the kernels.
@@ -24,6 +24,14 @@ def strip(model):
       intermediate kernel and the matching rows of the output kernel.
     - k-means kernels are materialised; fake quantization is removed (a
       `QuantizedDense` whose quantization is on keeps its int8-grid kernel).
+
+    With `keep_quantization=True`, layers whose fake quantization is switched
+    on (`QuantizedDense`, `QuantizedEinsumDense`, `QuantizedEmbedding`) stay
+    as they are, so that TensorFlow's TFLite converter reads their learned
+    int8 ranges (`to_tflite(..., "int8")` without representative data); the
+    copy is then for conversion, not a plain Keras model. Such layers must not
+    sit inside attention or feed-forward blocks that lose heads or neurons:
+    `strip` the pruned model first, then train it with QAT.
 
     The outputs equal the compressed model's (for `QuantizedDense`, up to
     activation fake-quant). `model` is not modified. When nothing was
@@ -53,8 +61,11 @@ def strip(model):
         not np.all(keras.ops.convert_to_numpy(layer.head_mask))
         for _, layer in structure.attention_layers(stripped)
     )
+    kept = _quantized_layers(stripped, shrinking) if keep_quantization else set()
 
     def policy(layer, path):
+        if id(layer) in kept:
+            return None
         if id(layer) in shrinking:
             return shrinking[id(layer)]
         if isinstance(layer, PrunableAttention):
@@ -68,6 +79,36 @@ def strip(model):
     if not (shrinking or removes_heads):
         persist.unmark(stripped)
     return stripped
+
+
+def _quantized_layers(model, shrinking):
+    """ids of the layers with fake quantization on; refuses ones that strip would rebuild."""
+    from keras_compress.layers.qat import FakeQuantSwitch
+    from keras_compress.surgery import tree
+
+    kept, rebuilt = set(), []
+    for path, _, layer in tree.walk(model):
+        if not (isinstance(layer, FakeQuantSwitch) and layer.quantization_on):
+            continue
+        kept.add(id(layer))
+        if id(layer) in shrinking:
+            rebuilt.append("/".join(path))
+    for path, _, layer in tree.walk(model):
+        if isinstance(layer, PrunableAttention) or id(layer) in shrinking:
+            rebuilt += [
+                "/".join(path + inner_path)
+                for inner_path, _, inner in tree.walk(layer)
+                if inner is not layer and id(inner) in kept
+            ]
+    if rebuilt:
+        listed = ", ".join(sorted(set(rebuilt))[:4])
+        raise ValueError(
+            f"strip(keep_quantization=True): quantized layers inside pruned attention or "
+            f"feed-forward blocks would lose their int8 ranges when those blocks are rebuilt "
+            f"({listed}). Strip the pruned model first (`keras_compress.strip`), then swap in "
+            f"the Quantized layers and train with QAT, or export with representative_data."
+        )
+    return kept
 
 
 def _to_plain(layer):

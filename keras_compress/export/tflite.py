@@ -67,8 +67,11 @@ def to_tflite(
         path: the `.tflite` file to write.
         quantization: `None` (float32); `"dynamic"` (int8 weights, float
             activations, quantized on the fly); `"int8"` (weights and
-            activations int8, ranges calibrated on `representative_data`);
-            `"float16"` (float16 weights).
+            activations int8, ranges calibrated on `representative_data`, or,
+            without it, the ranges a QAT model learned: the layers trained with
+            fake quantization become int8 kernels, the ops they do not cover
+            stay float and are listed in a warning); `"float16"` (float16
+            weights).
         representative_data: for `"int8"`: texts (the model needs a keras-hub
             preprocessor) or a dict of packed `(samples, length)` arrays. Every
             bucket is calibrated on all of it; a few hundred samples suffice.
@@ -123,8 +126,9 @@ def to_tflite(
     lengths = checks.resolve_lengths(model, sequence_lengths, input_dtypes)
     tokenizer = tokens.resolve_tokenizer(getattr(model, "preprocessor", None))
     label_names = checks.check_label_names(label_names, num_classes)
-    if quantization == "int8" and representative_data is None:
-        _raise_missing_representative_data(model)
+    from_qat_ranges = quantization == "int8" and representative_data is None
+    if from_qat_ranges:
+        _check_qat_ranges(model, io_type)
     calibration = (
         None
         if representative_data is None
@@ -137,7 +141,7 @@ def to_tflite(
     else:
         parity_inputs = tokens.as_packed(parity_data, tokenizer, lengths[-1], "parity_data")
 
-    plain = strip(model)
+    plain = strip(model, keep_quantization=from_qat_ranges)
     params = int(plain.count_params())
     if quantization in ("dynamic", "int8"):
         row_scale_embeddings(plain)  # per-row precision under per-tensor int8
@@ -206,13 +210,15 @@ def _convert(model, input_dtypes, lengths, batch_size, quantization, calibration
                 conv.optimizations = [tf.lite.Optimize.DEFAULT]
             if quantization == "float16":
                 conv.target_spec.supported_types = [tf.float16]
-            if quantization == "int8":
+            if quantization == "int8" and calibration is not None:
                 conv.representative_dataset = _representative(calibration, lengths, batch_size)
                 if io_type == "int8":
                     conv.inference_output_type = tf.int8
             return conv
 
-        if quantization != "int8":
+        if quantization != "int8" or calibration is None:
+            # From QAT ranges, the converter quantizes what fake quantization
+            # covers; the other ops stay float (reported by the caller).
             return _run_converter(converter([tf.lite.OpsSet.TFLITE_BUILTINS]))
         try:
             return _run_converter(converter([tf.lite.OpsSet.TFLITE_BUILTINS_INT8]))
@@ -295,30 +301,26 @@ def _representative(calibration, lengths, batch_size):
 
 
 
-def _raise_missing_representative_data(model):
-    from keras_compress.layers.base import CompressedLayer
+def _check_qat_ranges(model, io_type):
+    """For `"int8"` without representative data: the model must carry QAT ranges."""
+    from keras_compress.layers.qat import FakeQuantSwitch
     from keras_compress.surgery import tree
 
-    qat = [  # QuantizedDense and kin: a quantization switch and learned ranges
-        "/".join(path)
-        for path, _, layer in tree.walk(model)
-        if isinstance(layer, CompressedLayer)
-        and hasattr(layer, "quantization_enabled")
-        and bool(np.asarray(layer.quantization_enabled))
-    ]
-    if qat:
-        raise NotImplementedError(
-            "to_tflite(quantization='int8') from QAT ranges is not supported yet: the "
-            "exporter strips fake quantization before converting "
-            f"(QAT layers: {', '.join(qat[:3])}{', ...' if len(qat) > 3 else ''}). Pass "
-            "representative_data= (a few hundred training texts or packed inputs) to "
-            "calibrate int8 ranges, or use quantization='dynamic' (the stripped kernels "
-            "are already on an int8 grid, so dynamic-range int8 changes them little)."
+    if not any(
+        isinstance(layer, FakeQuantSwitch) and layer.quantization_on
+        for _, _, layer in tree.walk(model)
+    ):
+        raise ValueError(
+            "`quantization='int8'` needs int8 ranges: pass `representative_data` (a few "
+            "hundred texts for a model with a preprocessor, or a dict of packed token_ids / "
+            "padding_mask arrays), or export a QAT model (Quantized layers swapped in and "
+            "switched on by `QATToggle`), whose learned ranges are used."
         )
-    raise ValueError(
-        "`quantization='int8'` needs `representative_data`: a few hundred texts (for a "
-        "model with a preprocessor) or a dict of packed token_ids / padding_mask arrays."
-    )
+    if io_type == "int8":
+        raise ValueError(
+            "`io_type='int8'` needs `representative_data`: from QAT ranges only the layers "
+            "trained with fake quantization are int8, and the classifier's output stays float."
+        )
 
 
 def _handle_float_ops(kept_float, allow_float_ops):

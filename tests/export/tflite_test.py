@@ -11,7 +11,15 @@ from ai_edge_litert.interpreter import Interpreter
 
 import keras_compress
 from keras_compress.export import ParityError, TFLiteClassifier, graph, to_tflite, tokens
-from keras_compress.layers import MaskedDense, MaskedEinsumDense, PrunableAttention, QuantizedDense
+from keras_compress.layers import (
+    MaskedDense,
+    MaskedEinsumDense,
+    PrunableAttention,
+    QuantizedDense,
+    QuantizedEinsumDense,
+)
+from keras_compress.quantization import qat_ranges
+from keras_compress.surgery import tree
 from tests.conftest import bert_inputs, small_bert_classifier
 
 QUIET = {"latency_runs": 0, "verbose": False}
@@ -210,7 +218,7 @@ def test_argument_errors(bert_classifier, tmp_path):
         to_tflite(bert_classifier, path, "int4", sequence_lengths=(8,), **QUIET)
     with pytest.raises(ValueError, match="`io_type='int8'` needs `quantization='int8'`"):
         to_tflite(bert_classifier, path, "dynamic", sequence_lengths=(8,), io_type="int8", **QUIET)
-    with pytest.raises(ValueError, match="needs `representative_data`"):
+    with pytest.raises(ValueError, match="needs int8 ranges: pass `representative_data`"):
         to_tflite(bert_classifier, path, "int8", sequence_lengths=(8,), **QUIET)
     with pytest.raises(ValueError, match="exceeds the model's maximum sequence length 16"):
         to_tflite(bert_classifier, path, sequence_lengths=(8, 32), **QUIET)
@@ -229,14 +237,69 @@ def test_unsupported_model_input_is_named(tmp_path):
         to_tflite(model, tmp_path / "m.tflite", sequence_lengths=(8,), **QUIET)
 
 
-def test_int8_from_qat_ranges_says_what_to_pass(bert_classifier, tmp_path):
-    keras_compress.swap_layers(bert_classifier, {keras.layers.Dense: QuantizedDense})
-    bert_classifier(bert_inputs(), training=True)
-    for layer in bert_classifier._flatten_layers():
-        if isinstance(layer, QuantizedDense):
+def _qat_classifier(model, granularity="per_tensor"):
+    keras_compress.swap_layers(model, {
+        keras.layers.EinsumDense: lambda layer: QuantizedEinsumDense.from_layer(
+            layer, weight_granularity=granularity),
+        keras.layers.Dense: lambda layer: QuantizedDense.from_layer(
+            layer, weight_granularity=granularity),
+    })
+    for seed in range(3):  # activation ranges, tracked as training would
+        model(bert_inputs(batch=8, seed=seed), training=True)
+    for _, _, layer in tree.walk(model):
+        if isinstance(layer, (QuantizedDense, QuantizedEinsumDense)):
             layer.enable_quantization(True)
-    with pytest.raises(NotImplementedError, match="Pass representative_data="):
-        to_tflite(bert_classifier, tmp_path / "m.tflite", "int8", sequence_lengths=(8,), **QUIET)
+    return model
+
+
+def test_int8_from_qat_ranges_needs_no_representative_data(bert_classifier, tmp_path):
+    model = _qat_classifier(bert_classifier)
+    path = tmp_path / "m.tflite"
+    with pytest.warns(UserWarning, match="ops left in float32"):
+        report = to_tflite(model, path, "int8", sequence_lengths=(8,), parity_data=bert_inputs(
+            batch=16, seed=5), **QUIET)
+    assert report.quantization == "int8"
+    assert report.parity["label_agreement"] >= 0.8
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    kernels = [op for op in interpreter._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+    int8_kernels = [op for op in kernels if tensors[op["inputs"][1]]["dtype"] == np.int8]
+    # 2 layers x (query, key, value, attention output, 2 feed-forward) + pooler are QAT
+    # layers; their int8 output scales are the learned ranges, not calibrated ones.
+    assert len(int8_kernels) == 13
+    learned = sorted((hi - lo) / 255 for r in qat_ranges(model).values()
+                     for lo, hi in [r.get("preactivation", r["output"])])
+    converted = sorted(tensors[op["outputs"][0]]["quantization"][0] for op in int8_kernels)
+    np.testing.assert_allclose(converted, learned, rtol=1e-5)
+    assert report.float_ops  # layer norm, softmax, ... are not covered by QAT
+
+
+def test_int8_from_qat_ranges_refuses_what_it_cannot_do(bert_classifier, tmp_path):
+    path = tmp_path / "m.tflite"
+    with pytest.raises(ValueError, match="needs int8 ranges: pass `representative_data`"):
+        to_tflite(bert_classifier, path, "int8", sequence_lengths=(8,), **QUIET)
+    model = _qat_classifier(bert_classifier)
+    with pytest.raises(ValueError, match="`io_type='int8'` needs `representative_data`"):
+        to_tflite(model, path, "int8", sequence_lengths=(8,), io_type="int8", **QUIET)
+    with pytest.raises(ValueError, match="could not be quantized"):
+        to_tflite(model, path, "int8", sequence_lengths=(8,), allow_float_ops=False, **QUIET)
+    assert not path.exists()
+
+
+def test_int8_from_qat_ranges_inside_pruned_attention_is_refused(tmp_path):
+    model = small_bert_classifier()
+    keras_compress.swap_layers(model, {keras.layers.MultiHeadAttention: PrunableAttention})
+    keras_compress.swap_layers(model, {keras.layers.EinsumDense: QuantizedEinsumDense})
+    model(bert_inputs(), training=True)
+    for _, _, layer in tree.walk(model):
+        if isinstance(layer, QuantizedEinsumDense):
+            layer.enable_quantization(True)
+    with pytest.raises(ValueError, match="Strip the pruned model first"):
+        to_tflite(model, tmp_path / "m.tflite", "int8", sequence_lengths=(8,), **QUIET)
+    with pytest.raises(ValueError, match="inside pruned attention"):
+        keras_compress.strip(model, keep_quantization=True)
 
 
 def test_runner_errors(bert_classifier, tmp_path):

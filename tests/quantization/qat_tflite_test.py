@@ -1,8 +1,9 @@
 """A QAT model converts to int8 TFLite kernels from its learned ranges, with no calibration data.
 
-These tests convert with TensorFlow's converter directly (the exporter in
-`keras_compress.export` is being extended to take this route): the QAT layers
-stay in the graph, `Optimize.DEFAULT`, no representative dataset.
+These tests convert with TensorFlow's converter directly, the route that
+`to_tflite(model, path, "int8")` takes without representative data (tested in
+tests/export/tflite_test.py): the QAT layers stay in the graph,
+`Optimize.DEFAULT`, no representative dataset.
 """
 
 import collections

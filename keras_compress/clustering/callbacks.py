@@ -93,6 +93,19 @@ class WeightClustering(keras.callbacks.Callback):
         #: Global step of the first batch trained clustered (None until then).
         self.clustered_at = None
 
+    def apply(self, model):
+        """Clusters `model` now, as this callback does at its start; returns `model`.
+
+        For resuming a run that crashed after clustering started: rebuild
+        and compile the model as before, call `apply`, then `fit` with
+        `BackupAndRestore`, whose saved weights (centroids, assignments,
+        optimizer state) then fit the model's clustered layers.
+        """
+        self.set_model(model)
+        self.on_train_begin()
+        self._cluster_once()
+        return model
+
     def on_train_begin(self, logs=None):
         if getattr(self.model, "optimizer", None) is None:
             raise ValueError("WeightClustering: compile the model before `fit`.")

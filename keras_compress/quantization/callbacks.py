@@ -111,9 +111,9 @@ class QATToggle(keras.callbacks.Callback):
             self.started_at = step
             for layer in self.layers:
                 layer.enable_quantization(True)
-        # Counted from the requested start step, so that a resumed fit freezes
-        # at the same step as an uninterrupted one.
-        start = self.start_step if self.start_step is not None else self.started_at
+        # Counted from the requested start, so that a resumed fit freezes at
+        # the same step as an uninterrupted one (which started before the crash).
+        start = self._start_step()
         if (
             self.freeze_ranges_after is not None
             and self.frozen_at is None
@@ -122,6 +122,14 @@ class QATToggle(keras.callbacks.Callback):
             self.frozen_at = step
             for layer in self._with_ranges():
                 layer.freeze_ranges(True)
+
+    def _start_step(self):
+        if self.start_step is not None:
+            return self.start_step
+        steps = (self.params or {}).get("steps")
+        if steps:  # epochs of `steps` batches: the step that starts `start_epoch`
+            return self.start_epoch * steps
+        return self.started_at
 
     def _with_ranges(self):
         return [layer for layer in self.layers if isinstance(layer, qat.QATLayer)]

@@ -88,3 +88,118 @@ def test_resumed_fit_ends_with_the_same_masks_and_weights(tmp_path):
              if isinstance(layer, PrunableAttention)]
     assert sum(m.sum() for m in heads) == 3  # the schedules did run
     assert 0 < np.mean(actual[next(k for k in actual if k.endswith("query/kernel_mask"))]) < 1
+
+
+def fresh_qat_model():
+    import keras_hub
+
+    from keras_compress.layers import QuantizedDense, QuantizedEinsumDense
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(7)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
+        max_sequence_length=16, dropout=0.0,
+    )
+    model = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None,
+                                                dropout=0.0)
+    keras_compress.swap_layers(model, {
+        keras.layers.EinsumDense: QuantizedEinsumDense, keras.layers.Dense: QuantizedDense,
+    })
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def all_state(model):
+    return {
+        "/".join(path) + "/" + variable.name: keras.ops.convert_to_numpy(variable).copy()
+        for path, _, layer in tree.walk(model)
+        for variable in layer._trainable_variables + layer._non_trainable_variables
+    }
+
+
+def assert_same_state(actual, expected):
+    assert actual.keys() == expected.keys()
+    for key in expected:
+        np.testing.assert_allclose(actual[key], expected[key], atol=1e-6, err_msg=key)
+
+
+def test_fit_resumed_mid_qat_ends_with_the_same_ranges_and_switches(tmp_path):
+    from keras_compress.callbacks import QATToggle
+    from keras_compress.layers import QATLayer
+
+    # 4 steps an epoch: quantized from step 4 (epoch 1), ranges frozen from step 9;
+    # the crash comes after step 9's batch, the backup holds the end of epoch 1
+    # (step 8), so the resumed fit must still freeze at step 9.
+    x, y = bert_inputs(batch=8), np.arange(8) % 3
+    fit = dict(batch_size=2, epochs=3, shuffle=False, verbose=0)
+
+    def toggle():
+        return QATToggle(start_epoch=1, freeze_ranges_after=5)
+
+    reference = fresh_qat_model()
+    reference_toggle = toggle()
+    reference.fit(x, y, callbacks=[reference_toggle], **fit)
+    assert (reference_toggle.started_at, reference_toggle.frozen_at) == (4, 9)
+    expected = all_state(reference)
+
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    crashed = fresh_qat_model()
+    with pytest.raises(RuntimeError, match="injected crash"):
+        crashed.fit(x, y, callbacks=[backup, toggle(), Crash(9)], **fit)
+
+    resumed = fresh_qat_model()
+    resumed_toggle = toggle()
+    history = resumed.fit(x, y, callbacks=[backup, resumed_toggle], **fit)
+    assert history.epoch == [2]
+    assert resumed_toggle.frozen_at == 9
+    assert_same_state(all_state(resumed), expected)
+    layers = [layer for _, _, layer in tree.walk(resumed) if isinstance(layer, QATLayer)]
+    assert layers and all(layer.quantization_on for layer in layers)
+
+
+def test_fit_resumed_mid_clustering_keeps_the_codebooks(tmp_path):
+    from keras_compress.callbacks import WeightClustering
+    from keras_compress.layers.clustered import ClusteredLayer
+
+    x, y = bert_inputs(batch=8), np.arange(8) % 3
+    fit = dict(batch_size=2, epochs=3, shuffle=False, verbose=0)
+
+    def clustering():
+        return WeightClustering(n_clusters=4, start_epoch=1, seed=3)
+
+    reference = fresh_model_plain()
+    reference.fit(x, y, callbacks=[clustering()], **fit)
+    expected = all_state(reference)
+
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    crashed = fresh_model_plain()
+    with pytest.raises(RuntimeError, match="injected crash"):
+        crashed.fit(x, y, callbacks=[backup, clustering(), Crash(9)], **fit)
+
+    # Clustering swapped layers at epoch 1, before the last backup: the rebuilt
+    # model is clustered the same way before the backup's weights are loaded.
+    resumed = fresh_model_plain()
+    assert clustering().apply(resumed) is resumed
+    history = resumed.fit(x, y, callbacks=[backup, clustering()], **fit)
+    assert history.epoch == [2]
+    assert_same_state(all_state(resumed), expected)
+    clustered = [layer for _, _, layer in tree.walk(resumed) if isinstance(layer, ClusteredLayer)]
+    assert len(clustered) == 13  # q, k, v, output, 2 FFN per layer, pooler
+
+
+def fresh_model_plain():
+    import keras_hub
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(7)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
+        max_sequence_length=16, dropout=0.0,
+    )
+    model = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None,
+                                                dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model

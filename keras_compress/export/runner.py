@@ -1,6 +1,7 @@
 """`TFLiteClassifier`: text in, labels and probabilities out, on LiteRT."""
 
 import collections
+import pathlib
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -31,6 +32,7 @@ class TFLiteClassifier:
         path: the `.tflite` file; its `.tflite.json` metadata must sit beside it.
         tokenizer: a keras-hub tokenizer, a preprocessor that has one, or a
             preset path. Needed for `predict` on text; not for `predict_packed`.
+            Default: the tokenizer `to_tflite` saved beside the file, if any.
         num_threads: CPU threads for LiteRT (`None`: its default).
 
     Example:
@@ -54,8 +56,13 @@ class TFLiteClassifier:
     def __init__(self, path, tokenizer=None, num_threads=None):
         self.path = path
         self.num_threads = num_threads
-        self._setup(Interpreter(model_path=str(path), num_threads=num_threads),
-                    read_metadata(path), tokenizer)
+        metadata = read_metadata(path)
+        if tokenizer is None and metadata.get("tokenizer"):
+            saved = pathlib.Path(path).with_name(metadata["tokenizer"])
+            if saved.is_dir():
+                tokenizer = tokens.load_tokenizer(saved)
+        self._setup(Interpreter(model_path=str(path), num_threads=num_threads), metadata,
+                    tokenizer)
 
     @classmethod
     def from_model(cls, model, path, num_threads=None, **export_kwargs):

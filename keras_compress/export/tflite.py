@@ -53,7 +53,9 @@ def to_tflite(
     sequence-length bucket (`seq_16`, `seq_32`, ...) in one file. Only the
     numeric model is exported (inputs `token_ids`, `segment_ids`,
     `padding_mask`); `TFLiteClassifier` tokenizes text in Python. Beside the
-    file goes `<path>.json`: bucket lengths, label names, and this report.
+    file goes `<path>.json`: bucket lengths, label names, and this report;
+    and, for a model with a keras-hub preprocessor, `<path>.tokenizer/`, from
+    which `TFLiteClassifier(path)` tokenizes text.
 
     Before anything is written, the Keras model and the converted model run
     on the same inputs (`parity_data`); past the tolerance, `ParityError` is
@@ -186,10 +188,27 @@ def to_tflite(
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
+    if tokenizer is not None:
+        metadata["tokenizer"] = _save_tokenizer(tokenizer, path)
     write_metadata(path, metadata | {"report": result.to_dict()})
     if verbose:
         print(result.table())
     return result
+
+
+def _save_tokenizer(tokenizer, path):
+    """Saves the tokenizer beside the file for `TFLiteClassifier`; its folder name, or None."""
+    directory = tokens.tokenizer_dir(path)
+    try:
+        tokens.save_tokenizer(tokenizer, directory)
+    except Exception as error:  # e.g. a tokenizer that keras-hub cannot save
+        warnings.warn(
+            f"to_tflite: the tokenizer was not saved beside {path} ({error}); pass it to "
+            "TFLiteClassifier(path, tokenizer=...) to run text.",
+            stacklevel=3,
+        )
+        return None
+    return directory.name
 
 
 def _signature_key(length):

@@ -27,6 +27,55 @@ def resolve_tokenizer(tokenizer):
     return tokenizer
 
 
+def tokenizer_dir(path):
+    """Where `to_tflite` saves the tokenizer of the `.tflite` at `path`: `<path>.tokenizer/`."""
+    import pathlib
+
+    path = pathlib.Path(path)
+    return path.with_name(path.name + ".tokenizer")
+
+
+def save_tokenizer(tokenizer, directory):
+    """Writes a keras-hub `tokenizer` into `directory` as in a preset (tokenizer.json, assets/).
+
+    A directory that exists is replaced only if it holds a saved tokenizer.
+    """
+    import pathlib
+    import shutil
+
+    directory = pathlib.Path(directory)
+    if directory.exists():
+        if not (directory / "tokenizer.json").is_file():
+            raise FileExistsError(
+                f"{directory} exists and is not a saved tokenizer; remove it or export elsewhere."
+            )
+        shutil.rmtree(directory)
+    tokenizer.save_to_preset(str(directory))
+
+
+def load_tokenizer(directory):
+    """The keras-hub tokenizer saved by `save_tokenizer` (or any keras-hub preset folder)."""
+    import json
+    import pathlib
+
+    import keras
+
+    directory = pathlib.Path(directory)
+    if (directory / "config.json").is_file():  # a full keras-hub preset
+        import keras_hub
+
+        return keras_hub.tokenizers.Tokenizer.from_preset(str(directory))
+    config = directory / "tokenizer.json"
+    if not config.is_file():
+        raise FileNotFoundError(
+            f"no tokenizer in {directory}: expected tokenizer.json (written by to_tflite "
+            "beside the .tflite) or a keras-hub preset."
+        )
+    tokenizer = keras.saving.deserialize_keras_object(json.loads(config.read_text("utf-8")))
+    tokenizer.load_preset_assets(str(directory))
+    return tokenizer
+
+
 def special_ids(tokenizer):
     """`(start_id, end_id, pad_id)` of a BERT-style tokenizer ([CLS], [SEP], [PAD])."""
     start = _first_attr(tokenizer, ("cls_token_id", "start_token_id"))

@@ -118,6 +118,10 @@ def test_text_runner_matches_keras_predict(tmp_path):
     ours = tokens.pack_texts(model.preprocessor.tokenizer, texts, 16)
     np.testing.assert_array_equal(ours["token_ids"], packed["token_ids"])
     np.testing.assert_array_equal(ours["padding_mask"], packed["padding_mask"].astype("int32"))
+    # The tokenizer saved beside the file: a new process needs only the path.
+    reloaded = TFLiteClassifier(tmp_path / "model.tflite")
+    assert (tmp_path / "model.tflite.tokenizer" / "tokenizer.json").is_file()
+    np.testing.assert_allclose(reloaded.predict(texts).probabilities, expected, atol=1e-5)
 
 
 def test_bucket_choice(bert_classifier, tmp_path, monkeypatch):

@@ -2,14 +2,13 @@
 
 import warnings
 
-import keras
-
 from keras_compress.clustering import targets
 from keras_compress.layers import clustered  # module: keras_compress.layers imports this package
+from keras_compress.stats_callback import StatsCallback
 from keras_compress.surgery import swap, tree
 
 
-class WeightClustering(keras.callbacks.Callback):
+class WeightClustering(StatsCallback):
     """Clusters the weights of Dense / EinsumDense (and embedding) layers mid-fit.
 
     At the start (an epoch's first batch or a global step), every selected
@@ -116,25 +115,18 @@ class WeightClustering(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.start_step is not None and self.clustered_at is None:
-            if self._step() >= self.start_step:
+            if self.global_step() >= self.start_step:
                 self._cluster_once()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs.update(self.stats())
 
     def stats(self):
         """`{"clustered_layers": number of k-means layers in the model}`."""
         count = sum(isinstance(layer, clustered.ClusteredLayer) for _, _, layer in tree.walk(self.model))
         return {"clustered_layers": count}
 
-    def _step(self):
-        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-
     def _cluster_once(self):
         if self.clustered_at is not None:
             return
-        step = self._step()
+        step = self.global_step()
         policy = targets.clustering_policy(self.n_clusters, self.overrides, self.init, self.seed)
         before = self.stats()["clustered_layers"]
         with warnings.catch_warnings():

@@ -22,7 +22,10 @@ class ClusteredLayer(base.CompressedLayer):
     takes `bits / 32` of its float32 size plus the codebook.
 
     Subclasses call `_init_clusters` in `__init__`, `_build_codebook(shape)`
-    in `build`, and read the weight as `self.clustered_weight`.
+    in `build`, and read the weight as `self.clustered_weight`. Kernel layers
+    (`KMeansDense`, `KMeansEinsumDense`) also set `plain_type` and name their
+    own constructor arguments (`_own_args`); `from_layer` and `to_plain` then
+    come from `ClusteredKernel`.
     """
 
     def _init_clusters(self, n_clusters, init):
@@ -113,3 +116,55 @@ class ClusteredLayer(base.CompressedLayer):
             "params": base.weight_count(self),
             "clusters": self.n_clusters,
         }
+
+
+class ClusteredKernel(ClusteredLayer):
+    """Mixin for k-means twins of kernel layers (`Dense`, `EinsumDense`) with an optional bias.
+
+    Subclasses set `plain_type` and implement `_own_args(config)`: the
+    constructor arguments, other than the clustering ones, taken from a
+    `plain_type` config.
+    """
+
+    plain_type = None
+
+    @classmethod
+    def _own_args(cls, config):
+        raise NotImplementedError
+
+    def _ordered_variables(self):
+        variables = [self.centroids, self.assignments]
+        return variables + ([self.bias] if self.bias is not None else [])
+
+    @classmethod
+    def from_layer(cls, layer, n_clusters=16, init="kmeans++", seed=0):
+        """Clusters the kernel of a built `plain_type` layer into `n_clusters` values."""
+        base.check_source_layer(layer, cls.replaces, cls)
+        config = base.plain_config(layer, cls.plain_type)
+        new = cls(
+            n_clusters=n_clusters,
+            init=init,
+            name=config["name"],
+            dtype=config["dtype"],
+            trainable=config["trainable"],
+            **cls._own_args(config),
+        )
+        base.build_like(new, layer)
+        new._cluster(layer.kernel, layer.name, seed)
+        if new.bias is not None:
+            new.bias.assign(layer.bias)
+        return new
+
+    def to_plain(self):
+        """The `plain_type` layer with the clustered kernel materialised."""
+        plain = self.plain_type(
+            name=self.name,
+            dtype=self.dtype_policy,
+            trainable=self.trainable,
+            **self._own_args(self.get_config()),
+        )
+        base.build_like(plain, self)
+        plain.kernel.assign(ops.convert_to_numpy(self.kernel))
+        if self.bias is not None:
+            plain.bias.assign(self.bias)
+        return plain

@@ -3,12 +3,11 @@
 import keras
 from keras import ops
 
-from keras_compress.layers import base
-from keras_compress.layers.clustered import ClusteredLayer
+from keras_compress.layers.clustered import ClusteredKernel
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
-class KMeansDense(ClusteredLayer, keras.layers.Layer):
+class KMeansDense(ClusteredKernel, keras.layers.Layer):
     """A densely connected layer whose kernel is `centroids[assignments]`.
 
     The kernel takes only `n_clusters` distinct values (weight sharing, Han et
@@ -38,6 +37,7 @@ class KMeansDense(ClusteredLayer, keras.layers.Layer):
     """
 
     replaces = (keras.layers.Dense,)
+    plain_type = keras.layers.Dense
 
     def __init__(
         self,
@@ -95,42 +95,6 @@ class KMeansDense(ClusteredLayer, keras.layers.Layer):
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
         }
 
-    def _ordered_variables(self):
-        variables = [self.centroids, self.assignments]
-        return variables + ([self.bias] if self.bias is not None else [])
-
     @classmethod
-    def from_layer(cls, layer, n_clusters=16, init="kmeans++", seed=0):
-        """Clusters the kernel of a built `Dense` into `n_clusters` values."""
-        base.check_source_layer(layer, cls.replaces, cls)
-        config = base.plain_config(layer, keras.layers.Dense)
-        new = cls(
-            units=config["units"],
-            n_clusters=n_clusters,
-            activation=config["activation"],
-            use_bias=config["use_bias"],
-            init=init,
-            name=config["name"],
-            dtype=config["dtype"],
-            trainable=config["trainable"],
-        )
-        base.build_like(new, layer)
-        new._cluster(layer.kernel, layer.name, seed)
-        if new.bias is not None:
-            new.bias.assign(layer.bias)
-        return new
-
-    def to_plain(self):
-        plain = keras.layers.Dense(
-            self.units,
-            activation=self.activation,
-            use_bias=self.use_bias,
-            name=self.name,
-            dtype=self.dtype_policy,
-            trainable=self.trainable,
-        )
-        base.build_like(plain, self)
-        plain.kernel.assign(ops.convert_to_numpy(self.kernel))
-        if self.bias is not None:
-            plain.bias.assign(self.bias)
-        return plain
+    def _own_args(cls, config):
+        return {key: config[key] for key in ("units", "activation", "use_bias")}

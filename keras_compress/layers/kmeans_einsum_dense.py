@@ -4,12 +4,11 @@ import keras
 from keras import ops
 from keras.src.layers.core.einsum_dense import _analyze_einsum_string  # noqa: private
 
-from keras_compress.layers import base
-from keras_compress.layers.clustered import ClusteredLayer
+from keras_compress.layers.clustered import ClusteredKernel
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
-class KMeansEinsumDense(ClusteredLayer, keras.layers.Layer):
+class KMeansEinsumDense(ClusteredKernel, keras.layers.Layer):
     """An `EinsumDense` whose kernel is `centroids[assignments]` (k-means weight sharing).
 
     keras-hub's BERT computes its attention projections (query, key, value,
@@ -36,6 +35,7 @@ class KMeansEinsumDense(ClusteredLayer, keras.layers.Layer):
     """
 
     replaces = (keras.layers.EinsumDense,)
+    plain_type = keras.layers.EinsumDense
 
     def __init__(self, equation, output_shape, n_clusters, activation=None, bias_axes=None,
                  init="kmeans++", **kwargs):
@@ -88,44 +88,6 @@ class KMeansEinsumDense(ClusteredLayer, keras.layers.Layer):
             "bias_axes": self.bias_axes,
         }
 
-    def _ordered_variables(self):
-        variables = [self.centroids, self.assignments]
-        return variables + ([self.bias] if self.bias is not None else [])
-
     @classmethod
-    def from_layer(cls, layer, n_clusters=16, init="kmeans++", seed=0):
-        """Clusters the kernel of a built `EinsumDense` into `n_clusters` values."""
-        base.check_source_layer(layer, cls.replaces, cls)
-        config = base.plain_config(layer, keras.layers.EinsumDense)
-        new = cls(
-            equation=config["equation"],
-            output_shape=config["output_shape"],
-            n_clusters=n_clusters,
-            activation=config["activation"],
-            bias_axes=config["bias_axes"],
-            init=init,
-            name=config["name"],
-            dtype=config["dtype"],
-            trainable=config["trainable"],
-        )
-        base.build_like(new, layer)
-        new._cluster(layer.kernel, layer.name, seed)
-        if new.bias is not None:
-            new.bias.assign(layer.bias)
-        return new
-
-    def to_plain(self):
-        plain = keras.layers.EinsumDense(
-            self.equation,
-            self.partial_output_shape,
-            activation=self.activation,
-            bias_axes=self.bias_axes,
-            name=self.name,
-            dtype=self.dtype_policy,
-            trainable=self.trainable,
-        )
-        base.build_like(plain, self)
-        plain.kernel.assign(ops.convert_to_numpy(self.kernel))
-        if self.bias is not None:
-            plain.bias.assign(self.bias)
-        return plain
+    def _own_args(cls, config):
+        return {key: config[key] for key in ("equation", "output_shape", "activation", "bias_axes")}

@@ -8,10 +8,11 @@ import numpy as np
 from keras_compress.layers import MaskedDense, MaskedEinsumDense
 from keras_compress.pruning import importance, magnitude, structure
 from keras_compress.pruning.schedules import PruningSchedule
+from keras_compress.stats_callback import StatsCallback
 from keras_compress.surgery import swap, tree
 
 
-class _ScheduledPruning(keras.callbacks.Callback):
+class _ScheduledPruning(StatsCallback):
     """Calls `self.prune(sparsity)` at the steps the schedule picks, logs `self.stats()`."""
 
     def __init__(self, schedule):
@@ -28,7 +29,7 @@ class _ScheduledPruning(keras.callbacks.Callback):
         self.find_targets()
 
     def on_train_batch_begin(self, batch, logs=None):
-        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        step = self.global_step()
         if step == self._last_step:
             return
         self._last_step = step
@@ -36,21 +37,10 @@ class _ScheduledPruning(keras.callbacks.Callback):
         if prune_now:
             self.prune(sparsity)
 
-    def on_train_batch_end(self, batch, logs=None):
-        if logs is not None:
-            logs.update(self.stats())
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs.update(self.stats())
-
     def find_targets(self):
         raise NotImplementedError
 
     def prune(self, sparsity):
-        raise NotImplementedError
-
-    def stats(self):
         raise NotImplementedError
 
     def _all_finite(self, arrays):

@@ -3,10 +3,11 @@
 import keras
 
 from keras_compress.layers import qat  # module: keras_compress.layers imports this package
+from keras_compress.stats_callback import StatsCallback
 from keras_compress.surgery import swap, tree
 
 
-class QATToggle(keras.callbacks.Callback):
+class QATToggle(StatsCallback):
     """Switches int8 fake quantization on mid-fit: train in float, then quantize and recover.
 
     Targets every `QuantizedDense`, `QuantizedEinsumDense` and
@@ -100,7 +101,7 @@ class QATToggle(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
-        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        step = self.global_step()
         starts = (
             step >= self.start_step if self.start_step is not None
             else self._epoch >= self.start_epoch
@@ -144,11 +145,3 @@ class QATToggle(keras.callbacks.Callback):
                 bool(keras.ops.convert_to_numpy(layer.ranges_frozen)) for layer in ranged
             ) / max(len(ranged), 1),
         }
-
-    def on_train_batch_end(self, batch, logs=None):
-        if logs is not None:
-            logs.update(self.stats())
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs.update(self.stats())

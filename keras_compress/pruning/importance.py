@@ -42,7 +42,9 @@ def gate_gradients(model, data, gates, num_batches=8):
     batch whose gradients are not finite is skipped with a warning; if no
     batch is usable, a `ValueError` is raised.
     """
-    if getattr(model, "_compile_loss", None) is None and getattr(model, "loss", None) is None:
+    # `compiled` rather than a loss: keras.distillation.Distiller compiles with
+    # loss=None and computes its own loss in `compute_loss`.
+    if not getattr(model, "compiled", False):
         raise ValueError(
             f"Model '{model.name}' is not compiled: gradient importance needs its loss. "
             "Call `model.compile(...)` first."

@@ -1,0 +1,299 @@
+"""`make_student`: a smaller keras-hub BERT classifier initialised from a fine-tuned teacher."""
+
+import copy
+import warnings
+
+import keras
+import numpy as np
+
+from keras_compress.layers.base import CompressedLayer
+from keras_compress.surgery import tree
+from keras_compress.surgery.swap import swap_layers
+
+
+def bert_parts(model, function, argument):
+    """The `BertBackbone` of a keras-hub `BertTextClassifier`; a clear error otherwise."""
+    import keras_hub
+
+    if not isinstance(model, keras_hub.models.BertTextClassifier) or not isinstance(
+        getattr(model, "backbone", None), keras_hub.models.BertBackbone
+    ):
+        raise TypeError(
+            f"{function}: `{argument}` must be a keras_hub.models.BertTextClassifier (a "
+            f"BertBackbone with a classification head); received {type(model).__name__}."
+        )
+    return model.backbone
+
+
+def uniform_layer_map(teacher_layers, num_layers):
+    """Teacher layer for each student layer, evenly spaced and ending at the top layer.
+
+    Student layer `j` takes teacher layer `(j + 1) * L // N - 1` (TinyBERT's
+    mapping): 6 -> 3 layers gives `[1, 3, 5]`, 12 -> 4 gives `[2, 5, 8, 11]`.
+
+    >>> uniform_layer_map(6, 3)
+    [1, 3, 5]
+    """
+    return [(j + 1) * teacher_layers // num_layers - 1 for j in range(num_layers)]
+
+
+def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None, num_heads=None,
+                 data=None, num_batches=8):
+    """A smaller keras-hub BERT classifier initialised from a fine-tuned teacher.
+
+    The student is a `keras_hub.models.BertTextClassifier` with `num_layers`
+    transformer layers, each a copy of a teacher layer (`layer_map`); the
+    embeddings, the pooler and the classification head are copied too, and
+    the teacher's preprocessor (tokenizer, sequence length) is shared. With
+    no narrowing, each student layer computes exactly what its teacher layer
+    computes.
+
+    Narrower layers keep the teacher's most important structure:
+
+    - `intermediate_dim`: the feed-forward neurons kept (columns of the
+      intermediate kernel, rows of the output kernel);
+    - `num_heads`: the attention heads kept, each with the teacher's head
+      size (query, key, value and output projections are sliced per head).
+
+    Importance is `|dLoss/d gate|` on `data` (the gradient scores of
+    `NeuronPruning` and `HeadPruning`, computed on a copy of the teacher)
+    when `data` is given, else the weight norm (a neuron's intermediate
+    kernel column; a head's slice of the attention output kernel). Kept units
+    stay in the teacher's order.
+
+    keras-hub's `TransformerEncoder` derives the head size from
+    `hidden_dim // num_heads`, so a student with fewer heads is built with
+    the teacher's head count and its attention layers are then replaced by
+    smaller `MultiHeadAttention` layers, as `keras_compress.strip` does for
+    pruned heads: the student saves and loads with `keras_compress`
+    imported. `num_heads` therefore need not divide the hidden size.
+
+    Args:
+        teacher: a fine-tuned `keras_hub.models.BertTextClassifier` (plain or
+            stripped; compression layers must be stripped first).
+        num_layers: transformer layers of the student, 1 to the teacher's.
+        layer_map: `"uniform"` (see `uniform_layer_map`: 6 -> 3 gives
+            `[1, 3, 5]`) or a list of `num_layers` teacher layer indices.
+        intermediate_dim: feed-forward width of the student (default: the
+            teacher's), 1 to the teacher's.
+        num_heads: attention heads per student layer (default: the
+            teacher's), 1 to the teacher's.
+        data: batches `(x, labels)` for the gradient importance (a
+            `tf.data.Dataset`, an iterable of batches, or one tuple; raw texts
+            go through the teacher's preprocessor).
+        num_batches: batches of `data` used.
+
+    Returns:
+        The student, a new `BertTextClassifier` (the teacher is unchanged).
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_compress.distillation import make_student
+    >>> backbone = keras_hub.models.BertBackbone(vocabulary_size=50, num_layers=4,
+    ...     num_heads=4, hidden_dim=16, intermediate_dim=32, max_sequence_length=16)
+    >>> teacher = keras_hub.models.BertTextClassifier(backbone, 3, preprocessor=None)
+    >>> student = make_student(teacher, num_layers=2, intermediate_dim=8, num_heads=3)
+    >>> encoder = student.backbone.transformer_layers[1]
+    >>> student.backbone.num_layers, encoder._feedforward_intermediate_dense.units
+    (2, 8)
+    >>> encoder._self_attention_layer.num_heads, encoder._self_attention_layer.key_dim
+    (3, 4)
+    """
+    import keras_hub
+
+    backbone = bert_parts(teacher, "make_student", "teacher")
+    encoders = list(backbone.transformer_layers)
+    compressed = [
+        "/".join(path)
+        for path, _, layer in tree.walk(teacher)
+        if isinstance(layer, CompressedLayer)
+    ]
+    if compressed:
+        raise ValueError(
+            f"make_student: the teacher holds keras_compress layers ({', '.join(compressed[:3])}"
+            f"{', ...' if len(compressed) > 3 else ''}); pass keras_compress.strip(teacher)."
+        )
+    total = len(encoders)
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not (
+        1 <= num_layers <= total
+    ):
+        raise ValueError(
+            f"make_student: `num_layers` must be an integer from 1 to the teacher's {total} "
+            f"transformer layers; received {num_layers!r}."
+        )
+    mapping = _resolve_layer_map(layer_map, num_layers, total)
+    chosen = [encoders[i] for i in mapping]
+    attentions = [encoder._self_attention_layer for encoder in chosen]
+    intermediates = [encoder._feedforward_intermediate_dense for encoder in chosen]
+    max_neurons = min(layer.units for layer in intermediates)
+    max_heads = min(layer.num_heads for layer in attentions)
+    if intermediate_dim is None:
+        intermediate_dim = max_neurons
+    _check_width("intermediate_dim", intermediate_dim, max_neurons, "feed-forward neurons")
+    _check_width("num_heads", num_heads, max_heads, "attention heads")
+
+    neuron_scores, head_scores = _scores(
+        teacher, mapping, attentions, intermediates, intermediate_dim, num_heads, data, num_batches
+    )
+    kept_neurons = [_top(score, intermediate_dim) for score in neuron_scores]
+    kept_heads = [
+        _top(score, num_heads) if num_heads is not None else np.arange(score.size)
+        for score in head_scores
+    ]
+
+    config = backbone.get_config()
+    config.update(num_layers=num_layers, intermediate_dim=int(intermediate_dim))
+    student_backbone = keras_hub.models.BertBackbone.from_config(config)
+    student = keras_hub.models.BertTextClassifier(
+        student_backbone,
+        num_classes=teacher.num_classes,
+        preprocessor=teacher.preprocessor,
+        activation=teacher.activation,
+        dropout=teacher.dropout,
+        name=f"{teacher.name}_student",
+    )
+
+    for layer in student_backbone.layers:  # embeddings, their norm, the pooler
+        if layer.weights and layer not in student_backbone.transformer_layers:
+            layer.set_weights(backbone.get_layer(layer.name).get_weights())
+    student.output_dense.set_weights(teacher.output_dense.get_weights())
+
+    replacements = {}
+    for j, (source, target) in enumerate(zip(chosen, student_backbone.transformer_layers)):
+        for name in ("_self_attention_layer_norm", "_feedforward_layer_norm"):
+            getattr(target, name).set_weights(getattr(source, name).get_weights())
+        _copy_ffn(source, target, kept_neurons[j])
+        attention = _sliced_attention(source._self_attention_layer, target._self_attention_layer,
+                                      kept_heads[j])
+        if attention is not target._self_attention_layer:
+            replacements[id(target._self_attention_layer)] = attention
+    if replacements:
+        swap_layers(student, lambda layer, path: (
+            (lambda old: replacements[id(old)]) if id(layer) in replacements else None
+        ))
+    object.__setattr__(student, "_keras_compress_student", {
+        "layer_map": list(mapping),
+        "heads": [k.tolist() for k in kept_heads],
+        "neurons": [k.tolist() for k in kept_neurons],
+    })
+    return student
+
+
+def _resolve_layer_map(layer_map, num_layers, total):
+    if isinstance(layer_map, str):
+        if layer_map != "uniform":
+            raise ValueError(
+                f"make_student: `layer_map` must be 'uniform' or a list of {num_layers} teacher "
+                f"layer indices; received {layer_map!r}."
+            )
+        return uniform_layer_map(total, num_layers)
+    if not isinstance(layer_map, (list, tuple)):
+        raise TypeError(
+            f"make_student: `layer_map` must be 'uniform' or a list of {num_layers} teacher "
+            f"layer indices; received {type(layer_map).__name__}."
+        )
+    if len(layer_map) != num_layers:
+        raise ValueError(
+            f"make_student: `layer_map` must list one teacher layer per student layer "
+            f"({num_layers}); received {len(layer_map)}: {list(layer_map)}."
+        )
+    for index in layer_map:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not (
+            0 <= index < total
+        ):
+            raise ValueError(
+                f"make_student: `layer_map` entries must be teacher layer indices from 0 to "
+                f"{total - 1}; received {index!r} in {list(layer_map)}."
+            )
+    return [int(index) for index in layer_map]
+
+
+def _check_width(argument, value, maximum, what):
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+        1 <= value <= maximum
+    ):
+        raise ValueError(
+            f"make_student: `{argument}` must be an integer from 1 to {maximum} (the teacher's "
+            f"{what} per chosen layer); received {value!r}."
+        )
+
+
+def _top(score, k):
+    """Indices of the `k` highest scores, in increasing index order (ties: lower index)."""
+    order = np.argsort(-np.asarray(score, np.float64), kind="stable")
+    return np.sort(order[: int(k)])
+
+
+def _scores(teacher, mapping, attentions, intermediates, intermediate_dim, num_heads, data,
+            num_batches):
+    """`(neuron scores, head scores)` per chosen teacher layer."""
+    narrow_ffn = any(layer.units != intermediate_dim for layer in intermediates)
+    narrow_heads = num_heads is not None and any(a.num_heads != num_heads for a in attentions)
+    if data is not None and (narrow_ffn or narrow_heads):
+        return _gradient_scores(teacher, mapping, data, num_batches)
+    neurons = [_kernel_norms(layer.kernel, axis=-1) for layer in intermediates]
+    # Output kernel (heads, head_dim, hidden): one norm per head.
+    heads = [_kernel_norms(a._output_dense.kernel, axis=0) for a in attentions]
+    return neurons, heads
+
+
+def _kernel_norms(kernel, axis):
+    kernel = np.moveaxis(keras.ops.convert_to_numpy(kernel), axis, 0)
+    return np.linalg.norm(kernel.reshape(kernel.shape[0], -1), axis=1)
+
+
+def _gradient_scores(teacher, mapping, data, num_batches):
+    """Gate gradients (`HeadPruning` / `NeuronPruning` scores) on a swapped copy of the teacher."""
+    from keras_compress.layers import MaskedDense, PrunableAttention
+    from keras_compress.pruning import importance
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*compile.*")
+        warnings.filterwarnings("ignore", message=".*optimizer.*")
+        scored = copy.deepcopy(teacher)
+    swap_layers(scored, {keras.layers.MultiHeadAttention: PrunableAttention,
+                         keras.layers.Dense: MaskedDense}, include="transformer_layer_")
+    scored.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    encoders = [scored.backbone.transformer_layers[i] for i in mapping]
+    gates = [e._feedforward_intermediate_dense.unit_mask for e in encoders]
+    gates += [e._self_attention_layer.head_mask for e in encoders]
+    scores = importance.gate_gradients(scored, data, gates, num_batches)
+    return scores[: len(encoders)], scores[len(encoders):]
+
+
+def _copy_ffn(source, target, kept):
+    intermediate = source._feedforward_intermediate_dense.get_weights()
+    output = source._feedforward_output_dense.get_weights()
+    target._feedforward_intermediate_dense.set_weights(
+        [intermediate[0][:, kept]] + [bias[kept] for bias in intermediate[1:]]
+    )
+    target._feedforward_output_dense.set_weights([output[0][kept]] + output[1:])
+
+
+def _sliced_attention(source, target, kept):
+    """`target` with the weights of `source`'s heads `kept`, or a smaller replacement."""
+    from keras_compress.layers.prunable_attention import PROJECTIONS
+
+    if target.key_dim != source.key_dim:
+        raise ValueError(
+            f"make_student: teacher attention '{source.name}' has head size {source.key_dim} "
+            f"but the student's has {target.key_dim}; the student must keep the teacher's "
+            "hidden size and head count in its config."
+        )
+    if kept.size != target.num_heads:
+        config = keras.layers.MultiHeadAttention.get_config(target)
+        config["num_heads"] = int(kept.size)
+        new = keras.layers.MultiHeadAttention.from_config(config)
+        new.build_from_config(target.get_build_config())
+        target = new
+    for name in PROJECTIONS:
+        weights = getattr(source, name).get_weights()
+        if name == "_output_dense":  # kernel (heads, head_dim, hidden); bias (hidden,)
+            weights = [weights[0][kept]] + weights[1:]
+        else:  # kernel (hidden, heads, head_dim); bias (heads, head_dim)
+            weights = [weights[0][:, kept]] + [bias[kept] for bias in weights[1:]]
+        getattr(target, name).set_weights(weights)
+    return target

@@ -79,7 +79,8 @@ def main(argv=None):
             subprocess.run(command, cwd=ROOT, check=True)
             print(f"[run.py] {name} done in {(time.time() - started) / 60:.1f} min", flush=True)
     rows = collect(ROOT)
-    section = summary_markdown(rows, plots(rows, ROOT / args.plots, ROOT / args.doc))
+    section = summary_markdown(rows, plots(rows, ROOT / args.plots, ROOT / args.doc),
+                               collect_peers(ROOT))
     write_section(ROOT / args.doc, section)
     print(section)
 
@@ -106,6 +107,30 @@ def collect(root):
         if found:
             rows.setdefault("sara", {})[found[0]["source"]] = found
     return rows
+
+
+def collect_peers(root):
+    """`{data set: [peer row]}`: tfmot (tf_keras) vs keras_compress on the same small
+    transformer twin, same data and steps; macro-F1 only (a different, smaller model)."""
+    peers = {}
+    for path in sorted((root / "runs" / "pruning").glob("*/results.json")):
+        if path.parent.name.endswith("_quick"):
+            continue
+        results = json.loads(path.read_text())
+        peer = results.get("peer") or {}
+        for row in peer.get("rows", []):
+            if not row.get("sparsity") or "tfmot" not in row:
+                continue
+            peers.setdefault(results["dataset"], []).append({
+                "comparison": f"magnitude pruning to {row['sparsity']:.0%} "
+                              "(`prune_low_magnitude` vs `MagnitudePruning`)",
+                "tfmot": row["tfmot"]["macro_f1_mean"],
+                "ours": row["keras_compress"]["macro_f1_mean"],
+                "seeds": len(row["tfmot"]["macro_f1_per_seed"]),
+                "source": f"`benchmarks/pruning.py`, {results.get('date', '?')} "
+                          f"({path.relative_to(root)})",
+            })
+    return peers
 
 
 def pruning_rows(results, source):
@@ -215,7 +240,7 @@ def plots(rows, folder, doc):
     return written
 
 
-def summary_markdown(rows, plot_paths):
+def summary_markdown(rows, plot_paths, peers=None):
     lines = [
         "## Summary",
         "",
@@ -245,6 +270,20 @@ def summary_markdown(rows, plot_paths):
                 )
         if data in plot_paths:
             lines += ["", f"![{data}: macro-F1 vs speed-up]({plot_paths[data]})"]
+        peer_rows = (peers or {}).get(data, [])
+        if peer_rows:
+            lines += [
+                "",
+                "Peers on the small `tf_keras` / Keras 3 transformer twin (same code, initial "
+                "weights, data order and steps on both sides; mean test macro-F1 over seeds):",
+                "",
+                "| comparison | tfmot | keras-compress | seeds | run |",
+                "|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {r['comparison']} | {r['tfmot']:.3f} | {r['ours']:.3f} | {r['seeds']} | "
+                f"{r['source']} |" for r in peer_rows
+            ]
     return "\n".join(lines) + "\n"
 
 

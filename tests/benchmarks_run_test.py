@@ -1,0 +1,40 @@
+"""benchmarks/run.py's summary: Pareto front, tables and where the section goes (no runs)."""
+
+import importlib.util
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_run():
+    spec = importlib.util.spec_from_file_location("benchmarks_run", ROOT / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def row(method, f1, speedup):
+    return {"method": method, "macro_f1": f1, "accuracy": f1, "size_mb": None,
+            "speedup": speedup, "speedup_median": speedup, "source": "a run"}
+
+
+def test_pareto_front_keeps_rows_nothing_beats_on_both_axes():
+    run = load_run()
+    rows = [row("slow good", 0.9, 1.0), row("fast worse", 0.8, 10.0),
+            row("dominated", 0.79, 5.0), row("middle", 0.85, 4.0), row("no score", None, 99.0)]
+    assert [r["method"] for r in run.pareto_front(rows)] == ["slow good", "fast worse", "middle"]
+
+
+def test_summary_goes_after_the_introduction_and_replaces_itself(tmp_path):
+    run = load_run()
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nIntro.\n\n## Pruning\n\nold\n")
+    rows = {"sara": {"a run": [row("Keras fp32", 0.8, 1.0), row("TFLite", 0.8, 3.0)]}}
+    peers = {"sara": [{"comparison": "c", "tfmot": 0.7, "ours": 0.71, "seeds": 2, "source": "s"}]}
+    run.write_section(doc, run.summary_markdown(rows, {}, peers))
+    run.write_section(doc, run.summary_markdown(rows, {}, peers))
+    text = doc.read_text()
+    assert text.count("## Summary") == 1
+    assert text.index("Intro.") < text.index("## Summary") < text.index("## Pruning")
+    assert "| TFLite (P) | 0.800 | 0.800 |  | 3.0x / 3.0x |" in text
+    assert "| c | 0.700 | 0.710 | 2 | s |" in text

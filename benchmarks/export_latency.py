@@ -1,29 +1,42 @@
-"""Per-message latency and macro-F1 of MiniLM on Sara: Keras fp32 vs TFLite exports.
+"""Per-message latency and macro-F1 of MiniLM on Sara: Keras fp32 vs TFLite exports (issue 5).
 
-    .venv/bin/python benchmarks/export_latency.py --data ../shared/data/sara --out runs/export_latency
+    .venv/bin/python benchmarks/export_latency.py --data ../shared/data/sara --out runs/export_latency \
+        --model runs/pruning/sara/minilm_finetuned.keras --prune-heads 0.5 --bert-base --skip-modes
 
-Fine-tunes MiniLM-L6 on Sara's train split (the test fixture's recipe: 3 epochs, AdamW 5e-4,
-batch 32, length 32; or `--model` loads a saved `.keras`), optionally prunes heads and
-neurons (`--prune-heads`, `--prune-neurons`, one more epoch), then times, message by
-message over the real Sara test messages, at batch 1 and `--threads` threads, in one run:
-each variant runs all messages in a block (warm caches, as on a server that runs only that
-model), the blocks in rotated order, `--rounds` times; a message's time is its median
-over the rounds.
+Loads a fine-tuned MiniLM-L6 (`--model`; without it, fine-tunes one with the test fixture's
+recipe: `--epochs` epochs, AdamW 5e-4, batch 32, length 32), optionally prunes heads and
+neurons during one more epoch (`--prune-heads`, `--prune-neurons`: the schedule and
+seeds of `benchmarks/pruning.py`, AdamW `--recovery-lr`); the uncompressed variants use a
+"control" that gets the same extra epoch without pruning. Then times, message by message
+over the real Sara test messages, at batch 1 and `--threads` threads, in one run:
 
-With pruning, the uncompressed variants get the same extra epoch without pruning (the
-3-epoch fine-tune is not converged, so the epoch alone changes macro-F1).
+- `keras_fp32_64`: the control in Keras, padded to 64 tokens, in a compiled `tf.function`
+  (how the 2019 system served);
+- `keras_eager_64`: the same model called eagerly, first `--eager-limit` messages only;
+- `keras_int8_64`: the control after Keras 3's `model.quantize("int8")`, `tf.function`, 64;
+- `onnx_dynamic_int8_64`: Keras's ONNX export of the control at (1, 64) (`model.export(...,
+  format="onnx")`), `onnxruntime.quantization.quantize_dynamic`, onnxruntime with
+  `--threads` intra-op threads;
+- `tflite_dynamic_64`: `to_tflite(control, quantization="dynamic", sequence_lengths=(64,))`;
+- `tflite_buckets` (with pruning): the control exported with the buckets (`--buckets`);
+- `tflite_compressed`: the pruned model, `to_tflite(..., "dynamic", sequence_lengths=
+  --buckets)`: every message in its smallest bucket.
 
-- `keras_fp32_64`: the Keras model, padded to 64 tokens, in a compiled `tf.function`;
-- `keras_eager_64`: the same model called eagerly (`model(inputs)`), first
-  `--eager-limit` messages only;
-- `tflite_dynamic_64`: `to_tflite(model, quantization="dynamic", sequence_lengths=(64,))`
-  of the uncompressed model: one static length;
-- `tflite_compressed`: the (pruned) model, `to_tflite(..., "dynamic", sequence_lengths=
-  --buckets)`: every message in its smallest bucket;
-- `tflite_buckets` (with pruning only): the unpruned model exported like `tflite_compressed`.
+Timing is interleaved per message: every message runs on all variants, in a fresh random
+order, before the next message, so load from other jobs on a shared machine falls on all
+variants alike. Each variant runs the message twice in a row, both timed: "cold" (right
+after another model, whose weights evicted this one's from the CPU caches) and "warm"
+(the repeat, as on a server that runs only this model). `--rounds` rounds; a message's
+time is its median over the rounds; a variant's latency is the mean, median and p90 over
+messages. All variants start from the same packed token ids; tokenization is timed once
+per message and reported on its own.
 
-All variants start from the same token ids (tokenization is timed once per message and
-reported on its own). Writes `results.json` and prints a Markdown table.
+`--bert-base` adds a random BERT-base classifier (12 x 768, 12 heads, FFN 3072, 67
+classes) with the pruned MiniLM's structure applied (the same fractions of heads and FFN
+neurons kept per layer), timed the same way at a static 64 tokens on random token ids:
+Keras fp32 uncompressed, TFLite dynamic int8 uncompressed and compressed.
+
+Writes `results.json` (and the exports) into `--out` and prints Markdown tables.
 """
 
 import os
@@ -33,12 +46,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
 import datetime
+import gc
 import json
 import pathlib
 import platform
+import sys
 import time
 
 import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+STARTED = time.time()
+CANDIDATES = ("tflite_compressed", "tflite_buckets")
+BASES = ("keras_fp32_64", "keras_eager_64", "keras_int8_64", "onnx_dynamic_int8_64",
+         "tflite_dynamic_64")
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')} +{time.time() - STARTED:6.0f}s] {message}", flush=True)
 
 
 def parse_args():
@@ -48,16 +75,25 @@ def parse_args():
     parser.add_argument("--model", help="a fine-tuned .keras to load instead of fine-tuning")
     parser.add_argument("--compressed-model",
                         help="a pruned .keras to load instead of pruning (--model: its control)")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (no --model)")
     parser.add_argument("--prune-heads", type=float, default=0.0, help="fraction of heads")
     parser.add_argument("--prune-neurons", type=float, default=0.0, help="fraction of FFN neurons")
+    parser.add_argument("--recovery-lr", type=float, default=1e-4,
+                        help="AdamW learning rate of the extra (pruning) epoch")
+    parser.add_argument("--seed", type=int, default=2019)
     parser.add_argument("--buckets", default="8,16,32,64", help="compressed export's lengths")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3, help="timing rounds per variant")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed calls per variant")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds")
     parser.add_argument("--eager-limit", type=int, default=100,
                         help="messages timed for the (slow) eager Keras variant")
     parser.add_argument("--limit", type=int, help="time only the first N test messages")
+    parser.add_argument("--skip-peers", action="store_true",
+                        help="skip the Keras int8 and ONNX Runtime variants")
+    parser.add_argument("--bert-base", action="store_true",
+                        help="also time a random BERT-base with the same compression structure")
+    parser.add_argument("--bert-base-messages", type=int, default=200,
+                        help="random-id messages timed for BERT-base (lengths of Sara test)")
     parser.add_argument("--skip-modes", action="store_true",
                         help="skip the comparison of quantization modes")
     parser.add_argument("--modes-only", action="store_true",
@@ -74,33 +110,44 @@ def main():
     import keras
 
     from keras_compress.data import load_intents
-    from keras_compress.export import TFLiteClassifier, buckets, to_tflite, tokens
-    from keras_compress.metrics import accuracy, macro_f1
+    from keras_compress.evaluation import evaluate
+    from keras_compress.export import buckets, tokens
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = {s: load_intents(pathlib.Path(args.data) / f"{s}.jsonl") for s in ("train", "valid", "test")}
     label_ids = {name: i for i, name in enumerate(sorted(set(data["train"][1])))}
     encode = {s: (t, np.array([label_ids[i] for i in y])) for s, (t, y) in data.items()}
+    load_start = os.getloadavg()
 
     started = time.time()
     if args.model:
-        model = keras.saving.load_model(args.model)
+        base_path = pathlib.Path(args.model)
+        model = keras.saving.load_model(base_path)
     else:
+        log(f"fine-tuning MiniLM, {args.epochs} epochs")
         model = fine_tune(encode["train"], len(label_ids), args.epochs)
-        model.save(out / "minilm_sara.keras")
-    compressed = model
+        base_path = out / "minilm_sara.keras"
+        model.save(base_path)
+    baseline_test = evaluate(model, *encode["test"])
+    log(f"fine-tuned model {base_path}: test {baseline_test}")
+    compressed, control_path = model, base_path
     if args.compressed_model:  # reuse a pruned model; --model is then its control
         compressed = keras.saving.load_model(args.compressed_model)
     elif args.prune_heads or args.prune_neurons:
         # Same training budget for both: one more epoch, pruning or not.
-        base_path = args.model or out / "minilm_sara.keras"
-        compressed = prune(keras.saving.load_model(base_path), encode["train"],
-                           args.prune_heads, args.prune_neurons)
-        model = prune(keras.saving.load_model(base_path), encode["train"], 0.0, 0.0)
+        compressed = prune(keras.saving.load_model(base_path), encode["train"], args.prune_heads,
+                           args.prune_neurons, args.recovery_lr, args.seed)
+        model = prune(keras.saving.load_model(base_path), encode["train"], 0.0, 0.0,
+                      args.recovery_lr, args.seed)
         compressed.save(out / "pruned.keras")
-        model.save(out / "control.keras")
+        control_path = out / "control.keras"
+        model.save(control_path)
     train_seconds = time.time() - started
+    keras_scores = {"fine_tuned": baseline_test, "control": evaluate(model, *encode["test"])}
+    if compressed is not model:
+        keras_scores["compressed"] = evaluate(compressed, *encode["test"])
+    log(f"Keras macro-F1 on all test messages (preprocessor, length 32): {keras_scores}")
 
     if args.modes_only:
         results = {"command": command_line(args), "date": datetime.date.today().isoformat(),
@@ -112,128 +159,335 @@ def main():
 
     names = sorted(label_ids, key=label_ids.get)
     bucket_lengths = tuple(int(b) for b in args.buckets.split(","))
-    valid_texts = encode["valid"][0]
-    exports = {
-        "tflite_dynamic_64": to_tflite(model, out / "dynamic_64.tflite", "dynamic",
-                                       sequence_lengths=(64,), parity_data=valid_texts,
-                                       label_names=names, latency_runs=0),
-        "tflite_compressed": to_tflite(compressed, out / "compressed.tflite", "dynamic",
-                                       sequence_lengths=bucket_lengths, parity_data=valid_texts,
-                                       label_names=names, latency_runs=0),
-    }
-    if compressed is not model:  # buckets without pruning, to separate the two effects
-        exports["tflite_buckets"] = to_tflite(model, out / "buckets.tflite", "dynamic",
-                                              sequence_lengths=bucket_lengths,
-                                              parity_data=valid_texts, label_names=names,
-                                              latency_runs=0)
-    runners = {
-        name: TFLiteClassifier(report.path, model.preprocessor, num_threads=args.threads)
-        for name, report in exports.items()
-    }
-
-    @tf.function
-    def serve(inputs):
-        return model(inputs, training=False)
-
-    def keras_compiled(packed):
-        return serve({k: tf.constant(v) for k, v in packed.items()}).numpy()
-
-    def keras_eager(packed):
-        return np.asarray(model(packed, training=False))
-
-    variants = {
-        "keras_fp32_64": (keras_compiled, 64),
-        "keras_eager_64": (keras_eager, 64),
-        "tflite_dynamic_64": (runners["tflite_dynamic_64"].outputs, 64),
-        "tflite_compressed": (runners["tflite_compressed"].outputs, bucket_lengths[-1]),
-    }
-    if "tflite_buckets" in runners:
-        variants["tflite_buckets"] = (runners["tflite_buckets"].outputs, bucket_lengths[-1])
     tokenizer = model.preprocessor.tokenizer
     start_id, end_id, pad_id = tokens.special_ids(tokenizer)
     texts, gold = encode["test"]
     if args.limit:
         texts, gold = texts[: args.limit], gold[: args.limit]
-
-    def packed_for(token_list, length):
-        return buckets.pack_tokens([token_list], length, start_id, end_id, pad_id)
-
-    load_before = os.getloadavg()
-    token_lists, tokenize_times = [], []
+    token_lists, tokenize_ms = [], []
     for text in texts:
         begin = time.perf_counter()
         token_lists.append(tokens.tokenize(tokenizer, [text])[0])
-        tokenize_times.append(time.perf_counter() - begin)
-    # Every variant runs all messages in a block (warm caches, as a server running only
-    # that model), blocks in rotated order, --rounds times; per message, the median round.
-    times = {name: [[] for _ in range(args.rounds)] for name in variants}
-    predicted = {}
-    order = list(variants)
-    for round_index in range(args.rounds):
-        shift = round_index % len(order)
-        for name in order[shift:] + order[:shift]:
-            fn, length = variants[name]
-            count = min(len(texts), args.eager_limit) if name == "keras_eager_64" else len(texts)
-            for _ in range(args.warmup):
-                fn(packed_for(token_lists[0], length))
-            labels = []
-            for token_list in token_lists[:count]:
-                packed = packed_for(token_list, length)
-                begin = time.perf_counter()
-                outputs = fn(packed)
-                times[name][round_index].append(time.perf_counter() - begin)
-                labels.append(int(np.argmax(outputs)))
-            predicted[name] = labels
-    times = {name: np.median(np.asarray(rounds), axis=0) for name, rounds in times.items()}
-    times["tokenize"] = np.asarray(tokenize_times)
+        tokenize_ms.append(1e3 * (time.perf_counter() - begin))
+    inputs = [buckets.pack_tokens([t], 64, start_id, end_id, pad_id) for t in token_lists]
+
+    variants, exports, peers = minilm_variants(args, model, compressed, control_path, names,
+                                               bucket_lengths, encode, inputs, out)
+    counts = {name: min(len(inputs), args.eager_limit) if name == "keras_eager_64" else len(inputs)
+              for name in variants}
+    real = [len(t) + 2 for t in token_lists]
+    warm = [inputs[next(i for i, r in enumerate(real)
+                        if buckets.choose_bucket(min(r, 64), bucket_lengths) == b)]
+            for b in bucket_lengths
+            if any(buckets.choose_bucket(min(r, 64), bucket_lengths) == b for r in real)]
+    load_before = os.getloadavg()
+    log(f"timing {len(variants)} MiniLM variants x {len(inputs)} messages x {args.rounds} rounds")
+    times, predicted = time_interleaved(variants, counts, inputs, warm, args.rounds, args.warmup)
+    load_after = os.getloadavg()
 
     results = {
         "command": command_line(args),
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
+        "versions": versions(),
         "threads": args.threads,
-        "load_average_1_5_15_min": {"before_timing": [round(x, 2) for x in load_before],
-                                    "after_timing": [round(x, 2) for x in os.getloadavg()]},
-        "messages": len(texts),
+        "load_average_1_5_15_min": {"at_start": rounded(load_start),
+                                    "before_timing": rounded(load_before),
+                                    "after_timing": rounded(load_after)},
+        "messages": len(inputs),
+        "rounds": args.rounds,
         "buckets": list(bucket_lengths),
+        "prune": {"heads": args.prune_heads, "neurons": args.prune_neurons,
+                  "recovery_lr": args.recovery_lr},
         "train_seconds": round(train_seconds, 1),
+        "keras_test_all_messages": keras_scores,
         "variants": {},
+        "peers": peers,
     }
-    for name in list(variants) + ["tokenize"]:
-        ms = 1e3 * np.asarray(times[name])
-        entry = {"mean_ms": float(ms.mean()), "median_ms": float(np.median(ms)),
-                 "p90_ms": float(np.percentile(ms, 90)), "messages": len(ms)}
-        if name in predicted:
-            truth = gold[: len(predicted[name])]
-            entry.update(macro_f1=macro_f1(truth, predicted[name]),
-                         accuracy=accuracy(truth, predicted[name]))
+    for name in variants:
+        # Flat mean_ms / median_ms / p90_ms / messages: the warm times (benchmarks/run.py).
+        entry = {**stats(times["warm"][name]),
+                 **{kind: stats(times[kind][name]) for kind in ("warm", "cold")}}
+        truth = gold[: len(predicted[name])]
+        entry.update(macro_f1=macro_f1(truth, predicted[name]),
+                     accuracy=accuracy(truth, predicted[name]))
         if name in exports:
             report = exports[name]
             entry.update(size_mb=report.size_bytes / 1e6, params=report.params,
-                         parity_agreement_valid=report.parity["label_agreement"])
+                         parity_agreement_valid=report.parity["label_agreement"],
+                         parity_max_abs_diff_valid=report.parity["max_abs_diff"])
         results["variants"][name] = entry
-    lengths = [len(t) + 2 for t in tokens.tokenize(tokenizer, texts)]
+    results["variants"]["tokenize"] = stats(np.asarray(tokenize_ms))
     results["bucket_share"] = {
-        str(b): float(np.mean([buckets.choose_bucket(n, bucket_lengths) == b for n in lengths]))
-        for b in bucket_lengths
-    }
-    v = results["variants"]
-    for candidate in ("tflite_compressed", "tflite_buckets"):
-        if candidate not in v:
-            continue
-        for base in ("keras_fp32_64", "keras_eager_64", "tflite_dynamic_64"):
-            for stat in ("mean_ms", "median_ms"):
-                results[f"speedup_{candidate}_vs_{base}_{stat[:-3]}"] = (
-                    v[base][stat] / v[candidate][stat])
-        results[f"macro_f1_drop_points_{candidate}"] = 100 * (
-            v["keras_fp32_64"]["macro_f1"] - v[candidate]["macro_f1"])
-    if compressed is not model:  # the pruned Keras model itself, through its preprocessor
-        keras_ids = compressed.predict(list(texts), batch_size=64, verbose=0).argmax(-1)
-        results["compressed_keras_macro_f1"] = macro_f1(gold, keras_ids)
+        str(b): float(np.mean([buckets.choose_bucket(min(n, 64), bucket_lengths) == b for n in real]))
+        for b in bucket_lengths}
+    results["ratios"] = {kind: ratios(times[kind]) for kind in ("warm", "cold")}
+    results["macro_f1_minus_keras_fp32_64_points"] = {
+        name: 100 * (e["macro_f1"] - results["variants"]["keras_fp32_64"]["macro_f1"])
+        for name, e in results["variants"].items() if "macro_f1" in e}
+    results["targets"] = targets(results)
+    if compressed is not model:
+        from _latency_peers import kept_structure
+
+        results["compressed_structure"] = [
+            {"heads_kept": h, "neurons_kept": n} for h, n in kept_structure(compressed)]
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    if args.bert_base:
+        from _latency_peers import kept_structure
+
+        structure = kept_structure(compressed)
+        del variants
+        gc.collect()
+        results["bert_base"] = bert_base(args, structure, len(label_ids), real, out)
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if not args.skip_modes:
         results["modes"] = compare_modes(model, encode, out)
+    results["seconds"] = round(time.time() - STARTED, 1)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    log(f"done; {out / 'results.json'}")
+
+
+# ---------------------------------------------------------------------------- variants
+
+
+def keras_call(model, length):
+    """A batch-1 `tf.function` of `model` at a static `length`: packed numpy in, logits out."""
+    import tensorflow as tf
+
+    spec = {k: tf.TensorSpec((1, length), tf.int32, name=k)
+            for k in ("token_ids", "segment_ids", "padding_mask")}
+    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+    def call(packed):
+        return serve({k: tf.constant(v) for k, v in packed.items()}).numpy()
+
+    return call
+
+
+def minilm_variants(args, model, compressed, control_path, names, bucket_lengths, encode,
+                    inputs, out):
+    """`({name: fn(packed at 64) -> logits}, {name: ExportReport}, peer info)`."""
+    from keras_compress.export import TFLiteClassifier, to_tflite
+
+    valid_texts = encode["valid"][0]
+    log("exporting TFLite")
+    exports = {
+        "tflite_dynamic_64": to_tflite(model, out / "dynamic_64.tflite", "dynamic",
+                                       sequence_lengths=(64,), parity_data=valid_texts,
+                                       label_names=names, latency_runs=0, verbose=False),
+        "tflite_compressed": to_tflite(compressed, out / "compressed.tflite", "dynamic",
+                                       sequence_lengths=bucket_lengths, parity_data=valid_texts,
+                                       label_names=names, latency_runs=0, verbose=False),
+    }
+    if compressed is not model:  # buckets without pruning, to separate the two effects
+        exports["tflite_buckets"] = to_tflite(model, out / "buckets.tflite", "dynamic",
+                                              sequence_lengths=bucket_lengths,
+                                              parity_data=valid_texts, label_names=names,
+                                              latency_runs=0, verbose=False)
+    for name, report in exports.items():
+        log(f"{name}: {report.size_bytes / 1e6:.1f} MB, parity on valid: max abs diff "
+            f"{report.parity['max_abs_diff']:.3g}, label agreement "
+            f"{report.parity['label_agreement']:.4f}")
+
+    def keras_eager(packed):
+        return np.asarray(model(packed, training=False))
+
+    variants = {"keras_fp32_64": keras_call(model, 64), "keras_eager_64": keras_eager}
+    peers = {}
+    if not args.skip_peers:
+        from _latency_peers import keras_int8, onnx_dynamic_int8
+
+        log('Keras model.quantize("int8") of the control')
+        int8_model, peers["keras_int8_64"] = keras_int8(control_path)
+        if int8_model is not None:
+            variants["keras_int8_64"] = keras_call(int8_model, 64)
+            try:  # traces it once; a failure here is recorded like a failed quantize
+                variants["keras_int8_64"](inputs[0])
+            except Exception as error:  # recorded as the result
+                from _latency_peers import short_error
+
+                peers["keras_int8_64"]["error"] = f"call: {short_error(error)}"
+                del variants["keras_int8_64"]
+        log(f"keras_int8_64: {peers['keras_int8_64']}")
+        log("Keras ONNX export of the control + onnxruntime quantize_dynamic")
+        check = {k: np.concatenate([p[k] for p in inputs[:16]]) for k in inputs[0]}
+        run, peers["onnx_dynamic_int8_64"] = onnx_dynamic_int8(model, out / "onnx", 64,
+                                                                args.threads, check)
+        if run is not None:
+            variants["onnx_dynamic_int8_64"] = run
+        log(f"onnx_dynamic_int8_64: {peers['onnx_dynamic_int8_64']}")
+    for name in exports:
+        runner = TFLiteClassifier(exports[name].path, num_threads=args.threads)
+        variants[name] = runner.outputs
+    return variants, exports, peers
+
+
+def time_interleaved(variants, counts, inputs, warm, rounds, warmup, seed=0):
+    """Per-message times (ms, median over rounds) and argmax labels of every variant.
+
+    Every message runs on all variants (those whose `counts` reach it), in a fresh
+    random order, before the next message. Each variant runs the message twice in a row:
+    the first call ("cold") follows another model, whose weights have pushed this one's
+    out of the CPU caches; the second ("warm") finds them there, as on a server that runs
+    only this model. `warm` inputs (one per bucket) are run `warmup` times per variant
+    first. Python's garbage collector is off while timing. Returns
+    `({"cold": {name: ms}, "warm": {name: ms}}, {name: labels})`.
+    """
+    names = list(variants)
+    for name in names:
+        for _ in range(max(1, warmup // len(warm))):
+            for packed in warm:
+                variants[name](packed)
+    times = {kind: {name: np.zeros((rounds, counts[name])) for name in names}
+             for kind in ("cold", "warm")}
+    predicted = {name: [0] * counts[name] for name in names}
+    rng = np.random.default_rng(seed)
+    gc.collect()
+    gc.disable()
+    try:
+        for round_index in range(rounds):
+            for i, packed in enumerate(inputs):
+                active = [name for name in names if i < counts[name]]
+                for index in rng.permutation(len(active)):
+                    name = active[index]
+                    fn = variants[name]
+                    for kind in ("cold", "warm"):
+                        begin = time.perf_counter()
+                        outputs = fn(packed)
+                        times[kind][name][round_index, i] = time.perf_counter() - begin
+                    predicted[name][i] = int(np.argmax(outputs))
+            log(f"timing round {round_index + 1}/{rounds} done")
+    finally:
+        gc.enable()
+    return ({kind: {name: 1e3 * np.median(t, axis=0) for name, t in found.items()}
+             for kind, found in times.items()}, predicted)
+
+
+def stats(ms):
+    ms = np.asarray(ms)
+    return {"mean_ms": float(ms.mean()), "median_ms": float(np.median(ms)),
+            "p90_ms": float(np.percentile(ms, 90)), "messages": int(len(ms))}
+
+
+def ratios(times):
+    """`base / candidate` latency over the messages both timed (mean and median)."""
+    found = {}
+    for candidate in CANDIDATES + ("tflite_dynamic_64",):
+        if candidate not in times:
+            continue
+        for base in BASES:
+            if base not in times or base == candidate:
+                continue
+            n = min(len(times[base]), len(times[candidate]))
+            found[f"{candidate}_vs_{base}"] = {
+                "mean": float(times[base][:n].mean() / times[candidate][:n].mean()),
+                "median": float(np.median(times[base][:n]) / np.median(times[candidate][:n])),
+                "messages": n}
+    return found
+
+
+def targets(results):
+    """The issue's targets for the compressed export, met or not, on mean and median."""
+    r, v = results["ratios"], results["variants"]
+    found = {}
+    for key, base, factor in (("20x_vs_keras_fp32_64", "keras_fp32_64", 20),
+                              ("3x_vs_tflite_dynamic_64", "tflite_dynamic_64", 3)):
+        for kind in ("warm", "cold"):
+            ratio = r[kind].get(f"tflite_compressed_vs_{base}")
+            if ratio:
+                found.setdefault(key, {})[kind] = {
+                    "mean": ratio["mean"], "median": ratio["median"],
+                    "met_on_mean": ratio["mean"] >= factor,
+                    "met_on_median": ratio["median"] >= factor}
+    drop = 100 * (v["keras_fp32_64"]["macro_f1"] - v["tflite_compressed"]["macro_f1"])
+    keras_scores = results["keras_test_all_messages"]
+    drop_fine_tuned = 100 * (keras_scores["fine_tuned"]["macro_f1"] - v["tflite_compressed"]["macro_f1"])
+    found["macro_f1_within_1_point"] = {
+        "drop_vs_control_keras_fp32_64_points": drop,
+        "drop_vs_fine_tuned_before_extra_epoch_points": drop_fine_tuned,
+        "met_vs_control": drop <= 1.0, "met_vs_fine_tuned": drop_fine_tuned <= 1.0}
+    return found
+
+
+def rounded(values):
+    return [round(x, 2) for x in values]
+
+
+def macro_f1(truth, predicted):
+    from keras_compress.metrics import macro_f1 as f1
+
+    return f1(truth, predicted)
+
+
+def accuracy(truth, predicted):
+    from keras_compress.metrics import accuracy as acc
+
+    return acc(truth, predicted)
+
+
+# ---------------------------------------------------------------------------- BERT-base
+
+
+def bert_base(args, structure, num_classes, real_lengths, out):
+    """Random BERT-base, uncompressed vs `structure`, static length 64, interleaved."""
+    from _latency_peers import bert_base_pair
+
+    from keras_compress.export import TFLiteClassifier, to_tflite
+
+    log(f"BERT-base: building, structure (heads, neurons kept) per MiniLM layer {structure}")
+    plain, masked, kept = bert_base_pair(structure, num_classes)
+    count = min(args.bert_base_messages, len(real_lengths))
+    rng = np.random.default_rng(1)
+    inputs = []
+    for n in real_lengths[:count]:
+        n = min(n, 64)
+        ids = np.zeros((1, 64), "int32")
+        ids[0, :n] = [101, *rng.integers(1000, 30522, n - 2), 102]
+        mask = (np.arange(64) < n).astype("int32")[None]
+        inputs.append({"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": mask})
+    exports = {}
+    for name, model in (("tflite_dynamic_64", plain), ("tflite_compressed_64", masked)):
+        log(f"BERT-base: exporting {name}")
+        exports[name] = to_tflite(model, out / f"bert_base_{name}.tflite", "dynamic",
+                                  sequence_lengths=(64,), atol=None, min_agreement=None,
+                                  latency_runs=0, verbose=False)
+    result = {"messages": count, "rounds": args.rounds, "kept_per_layer": kept,
+              "params_uncompressed": int(plain.count_params()),
+              "params_compressed": exports["tflite_compressed_64"].params, "variants": {}}
+    del masked
+    gc.collect()
+    variants = {"keras_fp32_64": keras_call(plain, 64)}
+    for name, report in exports.items():
+        variants[name] = TFLiteClassifier(report.path, num_threads=args.threads).outputs
+    load_before = os.getloadavg()
+    log(f"BERT-base: timing {len(variants)} variants x {count} messages x {args.rounds} rounds")
+    times, _ = time_interleaved(variants, dict.fromkeys(variants, count), inputs, inputs[:1],
+                                args.rounds, args.warmup)
+    result["load_average_1_5_15_min"] = {"before_timing": rounded(load_before),
+                                         "after_timing": rounded(os.getloadavg())}
+    for name in variants:
+        entry = {kind: stats(times[kind][name]) for kind in ("warm", "cold")}
+        if name in exports:
+            report = exports[name]
+            entry.update(size_mb=report.size_bytes / 1e6, params=report.params,
+                         parity_max_abs_diff_random=report.parity["max_abs_diff"])
+        result["variants"][name] = entry
+    result["ratios"] = {kind: ratios_between(times[kind], (
+        ("tflite_dynamic_64", "keras_fp32_64"), ("tflite_compressed_64", "keras_fp32_64"),
+        ("tflite_compressed_64", "tflite_dynamic_64"))) for kind in ("warm", "cold")}
+    return result
+
+
+def ratios_between(times, pairs):
+    """`base / candidate` (mean and median) for `(candidate, base)` pairs."""
+    return {f"{c}_vs_{b}": {"mean": float(times[b].mean() / times[c].mean()),
+                            "median": float(np.median(times[b]) / np.median(times[c]))}
+            for c, b in pairs}
+
+
+# ---------------------------------------------------------------------------- training
 
 
 def command_line(args):
@@ -245,6 +499,19 @@ def command_line(args):
 def machine():
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
            f"{platform.system()}"
+
+
+def versions():
+    import importlib.metadata
+
+    found = {}
+    for package in ("tensorflow", "keras", "keras-hub", "ai-edge-litert", "onnxruntime",
+                    "onnx", "tf2onnx"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = None
+    return found
 
 
 def fine_tune(train, num_classes, epochs):
@@ -268,36 +535,38 @@ def fine_tune(train, num_classes, epochs):
     return model
 
 
-def prune(model, train, heads, neurons):
-    """One more epoch (lr 2.5e-4) that removes `heads` / `neurons` fractions (the recipe of
-    docs/pruning.md: two cuts, 30 steps apart, then recovery); 0 and 0: just the epoch."""
+def prune(model, train, heads, neurons, lr, seed):
+    """One more epoch (AdamW `lr`) that removes `heads` / `neurons` fractions with the
+    schedule, importance batches and seeds of `benchmarks/pruning.py` (0 -> target over
+    the first half of the epoch, 5 pruning events, then recovery); 0 and 0: just the
+    epoch (the control)."""
     import keras
-    import tensorflow as tf
+    from pruning import schedule_for, shuffled_batches
 
     import keras_compress
     from keras_compress.callbacks import HeadPruning, NeuronPruning
     from keras_compress.layers import MaskedDense, PrunableAttention
-    from keras_compress.pruning import IterativePruning
 
-    if heads or neurons:
-        keras_compress.swap_layers(model, {keras.layers.MultiHeadAttention: PrunableAttention,
-                                           keras.layers.Dense: MaskedDense})
-    model.compile(optimizer=keras.optimizers.AdamW(2.5e-4),
+    keras.utils.set_random_seed(seed + 1)  # as pruning.py's run_config, for every arm
+    mapping = {}
+    if heads:
+        mapping[keras.layers.MultiHeadAttention] = PrunableAttention
+    if neurons:
+        mapping[keras.layers.Dense] = MaskedDense
+    if mapping:
+        keras_compress.swap_layers(model, mapping)
+    model.compile(optimizer=keras.optimizers.AdamW(lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    texts, labels = train
-
-    def batches(seed):
-        dataset = tf.data.Dataset.from_tensor_slices((list(texts), labels))
-        return dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True).batch(32)
-
+    batches = shuffled_batches(*train, seed=seed + 1)
+    steps = int(batches.cardinality())
+    scoring = shuffled_batches(*train, seed=seed + 2)  # importance batches
     callbacks = []
     if neurons:
-        callbacks.append(NeuronPruning(IterativePruning(neurons / 2, neurons, frequency=30),
-                                       data=batches(2), num_batches=4))
+        callbacks.append(NeuronPruning(schedule_for(neurons, steps), data=scoring, num_batches=4))
     if heads:
-        callbacks.append(HeadPruning(IterativePruning(heads / 2, heads, frequency=30),
-                                     data=batches(2), num_batches=4))
-    model.fit(batches(1), epochs=1, verbose=2, callbacks=callbacks)
+        callbacks.append(HeadPruning(schedule_for(heads, steps), data=scoring, num_batches=4))
+    log(f"extra epoch: {steps} steps, AdamW {lr}, heads {heads}, neurons {neurons}")
+    model.fit(batches.repeat(), steps_per_epoch=steps, epochs=1, verbose=2, callbacks=callbacks)
     return model
 
 
@@ -328,10 +597,23 @@ def compare_modes(model, encode, out):
     return modes
 
 
+# ---------------------------------------------------------------------------- tables
+
+
 def print_table(results):
-    v = results.get("variants", {})
-    if v:
-        print_variants(results, v)
+    if results.get("variants"):
+        print_variants(results)
+    if "bert_base" in results:
+        b = results["bert_base"]
+        print(f"\nBERT-base shape (random weights), static 64 tokens, {b['messages']} messages, "
+              f"load {b['load_average_1_5_15_min']}; kept per layer {b['kept_per_layer']}")
+        print("| variant | warm mean ms | warm median ms | warm p90 ms | cold mean ms "
+              "| cold median ms | size MB |")
+        print("|---|---|---|---|---|---|---|")
+        for name, e in b["variants"].items():
+            size = f"{e['size_mb']:.1f}" if "size_mb" in e else ""
+            print(f"| {name} | {timing_cells(e)} | {size} |")
+        print_ratios(b["ratios"])
     if "modes" in results:
         print("\n| mode (buckets 16, 64) | size MB | max abs diff | label agreement (valid) "
               "| ms @16, 1/2 threads | ms @64, 1/2 threads |")
@@ -344,21 +626,43 @@ def print_table(results):
                   f"| {lat['1']['64']:.2f} / {lat['2']['64']:.2f} |")
 
 
-def print_variants(results, v):
+def timing_cells(e):
+    w, c = e["warm"], e["cold"]
+    return (f"{w['mean_ms']:.3f} | {w['median_ms']:.3f} | {w['p90_ms']:.3f} "
+            f"| {c['mean_ms']:.3f} | {c['median_ms']:.3f}")
+
+
+def print_ratios(found):
+    for kind, pairs in found.items():
+        for key, value in pairs.items():
+            print(f"{kind}: {key}: {value['mean']:.2f}x mean, {value['median']:.2f}x median")
+
+
+def print_variants(results):
+    v = results["variants"]
     print(f"\n{results['messages']} Sara test messages, batch 1, {results['threads']} threads, "
-          f"{results['date']}, {results['machine']}, load average (1, 5, 15 min) "
-          f"{results['load_average_1_5_15_min']}")
-    print("| variant | messages | mean ms | median ms | p90 ms | macro-F1 | accuracy | size MB |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"{results['rounds']} interleaved rounds, {results['date']}, {results['machine']}, "
+          f"load average (1, 5, 15 min) {results['load_average_1_5_15_min']}")
+    print("| variant | messages | warm mean ms | warm median ms | warm p90 ms | cold mean ms "
+          "| cold median ms | macro-F1 | accuracy | size MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, e in v.items():
+        if name == "tokenize":
+            continue
         f1 = f"{e['macro_f1']:.4f}" if "macro_f1" in e else ""
         acc = f"{e['accuracy']:.4f}" if "accuracy" in e else ""
         size = f"{e['size_mb']:.1f}" if "size_mb" in e else ""
-        print(f"| {name} | {e['messages']} | {e['mean_ms']:.3f} | {e['median_ms']:.3f} | {e['p90_ms']:.3f} "
-              f"| {f1} | {acc} | {size} |")
-    for key, value in results.items():
-        if key.startswith(("speedup", "macro_f1_drop", "compressed_keras")):
-            print(f"{key}: {value:.2f}")
+        print(f"| {name} | {e['warm']['messages']} | {timing_cells(e)} | {f1} | {acc} | {size} |")
+    t = v["tokenize"]
+    print(f"tokenization alone: mean {t['mean_ms']:.3f} ms, median {t['median_ms']:.3f} ms")
+    for name, peer in results.get("peers", {}).items():
+        if "error" in peer:
+            print(f"{name}: does not run: {peer['error']}")
+    print_ratios(results["ratios"])
+    print("macro-F1 minus keras_fp32_64 (points):",
+          json.dumps({k: round(x, 2) for k, x in results["macro_f1_minus_keras_fp32_64_points"].items()}))
+    print("Keras macro-F1, all test messages:", json.dumps(results["keras_test_all_messages"]))
+    print("targets:", json.dumps(results["targets"], indent=1))
     print("bucket share:", results["bucket_share"])
 
 

@@ -75,7 +75,10 @@ def strip(model, keep_quantization=False):
         return None
 
     persist.unmark(stripped)
-    swap_layers(stripped, policy, include_embeddings=True, include_classifier=True)
+    with warnings.catch_warnings():
+        # The copy is for inference and export: its optimizer state is not used.
+        warnings.filterwarnings("ignore", message=r"swap_layers: model .* already trained")
+        swap_layers(stripped, policy, include_embeddings=True, include_classifier=True)
     if not (shrinking or removes_heads):
         persist.unmark(stripped)
     return stripped

@@ -132,3 +132,18 @@ def test_strip_refuses_an_unbakeable_neuron_mask():
     model.layers[0].unit_mask.assign([1.0, 0.0, 1.0])
     with pytest.raises(ValueError, match="sigmoid"):
         keras_compress.strip(model)
+
+
+def test_strip_of_a_trained_model_does_not_warn_about_its_optimizer():
+    import warnings
+
+    from keras_compress.layers import MaskedDense
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+    keras_compress.swap_layers(model, {keras.layers.Dense: MaskedDense})
+    model.compile("adam", "mse")
+    model.fit(np.ones((4, 4)), np.ones((4, 2)), verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        keras_compress.strip(model)
+    assert not [w for w in caught if "swap_layers" in str(w.message)]

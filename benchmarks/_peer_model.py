@@ -2,7 +2,8 @@
 
 Used by `benchmarks/pruning.py` (Keras 3, `keras_compress.callbacks.MagnitudePruning`) and by
 `benchmarks/tfmot_peer.py` (tf_keras, `tfmot.sparsity.keras.prune_low_magnitude`), so the
-two sides build the same graph from the same code: token + position embeddings, then
+two sides build the same graph from the same code (as do the two sides of the QAT and
+clustering peer, `benchmarks/peer_qat_clustering.py`): token + position embeddings, then
 `num_layers` post-norm encoder blocks whose query, key, value, attention-output and both
 feed-forward projections are plain `Dense` layers (what both pruning libraries wrap), then
 masked mean pooling and a `Dense` classifier (not pruned on either side).
@@ -155,3 +156,30 @@ def kernel_sparsity(kernels):
     """Fraction of zeros over a list of kernels."""
     zeros = sum(int(np.sum(np.asarray(k) == 0)) for k in kernels)
     return zeros / max(sum(np.asarray(k).size for k in kernels), 1)
+
+
+def distinct_values(kernels):
+    """Number of distinct values in each kernel."""
+    return [int(np.unique(np.asarray(k)).size) for k in kernels]
+
+
+def tflite_bytes(model, sequence_length, optimize=True):
+    """The model at batch 1 and `sequence_length` as TFLite bytes (`Optimize.DEFAULT` when
+    `optimize`, no representative data), converted from a SavedModel of a `tf.function`
+    over `model(inputs, training=False)`: the same code for a Keras 3 and a tf_keras model."""
+    import tempfile
+
+    import tensorflow as tf
+
+    specs = {name: tf.TensorSpec((1, sequence_length), tf.int32, name=name)
+             for name in ("token_ids", "padding_mask")}
+    function = tf.function(lambda inputs: {"logits": model(inputs, training=False)},
+                           input_signature=[specs]).get_concrete_function()
+    module = tf.Module()
+    module.captured = list(function.variables)
+    with tempfile.TemporaryDirectory() as directory:
+        tf.saved_model.save(module, directory, signatures={"serving_default": function})
+        converter = tf.lite.TFLiteConverter.from_saved_model(directory)
+        if optimize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return converter.convert()

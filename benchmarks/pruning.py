@@ -336,19 +336,15 @@ def pack_texts(model, texts, length):
 
 
 def time_variants(args, stripped_models, results, texts, gold):
-    """Per-message latency at batch 1 of every stripped model in Keras and in TFLite."""
+    """Per-message latency at batch 1 of every stripped model in Keras and in TFLite
+    (interleaved per message, `benchmarks/_timing.py`)."""
+    import _timing
     import tensorflow as tf
 
-    from keras_compress import metrics
-    from keras_compress.export import TFLiteClassifier, buckets, tokens
+    from keras_compress.export import TFLiteClassifier
 
     tokenizer = stripped_models["control"].preprocessor.tokenizer
-    start, end, pad = tokens.special_ids(tokenizer)
-    packed = []
-    for token_list in tokens.tokenize(tokenizer, list(texts)):
-        length = buckets.choose_bucket(min(len(token_list) + 2, args.buckets[-1]), args.buckets)
-        packed.append(buckets.pack_tokens([token_list], length, start, end, pad))
-    share = {str(b): float(np.mean([p["token_ids"].shape[1] == b for p in packed])) for b in args.buckets}
+    packed, share = _timing.pack_messages(tokenizer, texts, args.buckets)
     spec = {k: tf.TensorSpec((1, None), tf.int32, name=k) for k in packed[0]}
     variants = {}
     for name, model in stripped_models.items():
@@ -357,64 +353,30 @@ def time_variants(args, stripped_models, results, texts, gold):
             {k: tf.constant(v) for k, v in p.items()}).numpy()
         runner = TFLiteClassifier(results["configs"][name]["tflite"]["path"], num_threads=args.threads)
         variants[f"{name}/tflite"] = runner.outputs
-    warm = [next(p for p in packed if p["token_ids"].shape[1] == b) for b in args.buckets
-            if any(p["token_ids"].shape[1] == b for p in packed)]
-    for fn in variants.values():  # traces every bucket's shape, warms the interpreters
-        for p in (warm * args.warmup)[: max(args.warmup, len(warm))]:
-            fn(p)
-    # Interleaved per message: every variant runs message i (in a fresh random order)
-    # before any runs message i + 1, so load from other jobs on the shared machine hits
-    # all variants alike (blocks of one variant at a time drifted by 30% between blocks).
-    names = list(variants)
-    rng = np.random.default_rng(0)
-    times = {name: np.zeros((args.rounds, len(packed))) for name in names}
-    predicted = {name: [0] * len(packed) for name in names}
-    log(f"timing {len(names)} variants x {len(packed)} messages x {args.rounds} rounds, "
-        f"interleaved per message (buckets {share})")
-    for round_index in range(args.rounds):
-        for i, p in enumerate(packed):
-            for index in rng.permutation(len(names)):
-                name = names[index]
-                begin = time.perf_counter()
-                outputs = variants[name](p)
-                times[name][round_index, i] = time.perf_counter() - begin
-                predicted[name][i] = int(np.argmax(outputs))
-        log(f"timing round {round_index + 1}/{args.rounds} done")
-    latency = {}
-    for name in variants:
-        per_message = 1e3 * np.median(times[name], axis=0)
-        latency[name] = {"mean_ms": float(per_message.mean()), "median_ms": float(np.median(per_message)),
-                         "p90_ms": float(np.percentile(per_message, 90)),
-                         "macro_f1": metrics.macro_f1(gold, predicted[name]),
-                         "accuracy": metrics.accuracy(gold, predicted[name])}
+    log(f"buckets of the timed messages: {share}")
+    latency = _timing.time_interleaved(variants, packed, gold, rounds=args.rounds,
+                                       warmup=args.warmup, log=log)
     return latency, share
 
 
 # ---------------------------------------------------------------------------- peer
 
 
-def peer(args, data, num_classes, out):
-    """tfmot prune_low_magnitude (tf_keras, own process) vs MagnitudePruning (Keras 3)."""
-    import _peer_model
-    import keras
+def peer_data(data, folder, length=32):
+    """The peer models' inputs: `data` (from `load_data`) tokenized with MiniLM's WordPiece
+    tokenizer, packed to `length`, the vocabulary cut to [PAD], [UNK], [CLS], [SEP] and the
+    pieces seen in training. Writes `folder`/data.npz (`{split}_token_ids`,
+    `{split}_padding_mask`, `{split}_labels`); returns `(arrays, vocabulary)`. Shared by the
+    pruning peer here and by `benchmarks/peer_qat_clustering.py`."""
     import keras_hub
 
-    import keras_compress
-    from keras_compress import metrics
-    from keras_compress.callbacks import MagnitudePruning
     from keras_compress.export import buckets, tokens
-    from keras_compress.layers import MaskedDense
-    from keras_compress.pruning import PolynomialDecay
 
-    folder = out / "peer"
-    folder.mkdir(parents=True, exist_ok=True)
-    length = 32
     tokenizer = keras_hub.models.BertTokenizer.from_preset(str(minilm_dir()))
     start, end, pad = tokens.special_ids(tokenizer)
     unk = int(tokenizer.token_to_id("[UNK]"))
     packed = {s: buckets.pack_tokens(tokens.tokenize(tokenizer, list(t)), length, start, end, pad)
               for s, (t, _) in data.items()}
-    # The vocabulary: [PAD], [UNK], [CLS], [SEP] and the pieces seen in training.
     seen = np.unique(packed["train"]["token_ids"])
     vocabulary = [pad, unk, start, end] + [int(i) for i in seen if i not in (pad, unk, start, end)]
     remap = np.full(int(tokenizer.vocabulary_size()), 1, "int32")
@@ -424,7 +386,25 @@ def peer(args, data, num_classes, out):
         arrays[f"{split}_token_ids"] = remap[packed[split]["token_ids"]]
         arrays[f"{split}_padding_mask"] = packed[split]["padding_mask"]
         arrays[f"{split}_labels"] = np.asarray(data[split][1], "int32")
-    np.savez(folder / "data.npz", **arrays)
+    np.savez(pathlib.Path(folder) / "data.npz", **arrays)
+    return arrays, vocabulary
+
+
+def peer(args, data, num_classes, out):
+    """tfmot prune_low_magnitude (tf_keras, own process) vs MagnitudePruning (Keras 3)."""
+    import _peer_model
+    import keras
+
+    import keras_compress
+    from keras_compress import metrics
+    from keras_compress.callbacks import MagnitudePruning
+    from keras_compress.layers import MaskedDense
+    from keras_compress.pruning import PolynomialDecay
+
+    folder = out / "peer"
+    folder.mkdir(parents=True, exist_ok=True)
+    length = 32
+    arrays, vocabulary = peer_data(data, folder, length)
 
     batch_size = 32
     steps_per_epoch = len(data["train"][0]) // batch_size
@@ -561,7 +541,7 @@ def markdown(results):
     n, total = results.get("timed_messages", 0), results["sizes"]["test"]
     timed = f"all {n} test messages" if n == total else f"{n} of the {total} test messages (evenly spaced)"
     lines = [
-        "## Pruning",
+        section_title(results["dataset"]),
         "",
         f"MiniLM-L6-H384 (keras-hub `BertTextClassifier`, sequence length 32) on "
         f"{results['dataset']} ({results['sizes']['train']} train / {results['sizes']['test']} test "
@@ -685,10 +665,16 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def section_title(dataset):
+    """Sara keeps the plain title (links point at it); other data sets get their own section."""
+    return "## Pruning" if dataset == "sara" else f"## Pruning on {dataset}"
+
+
 def write_doc(path, section):
     path = pathlib.Path(path)
     text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Pruning\n.*?(?=^## |\Z)", re.S | re.M)
+    title = section.splitlines()[0]
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
     else:
@@ -753,7 +739,7 @@ def main(argv=None):
     print("\n" + section)
     if args.doc:
         write_doc(args.doc, section)
-        log(f"wrote the Pruning section of {args.doc}")
+        log(f"wrote the {section.splitlines()[0][3:]!r} section of {args.doc}")
     log(f"done in {results['total_minutes']:.1f} minutes; results in {out / 'results.json'}")
 
 

@@ -40,6 +40,7 @@ STEPS = {
                             "--prune-heads", "0.5", "--bert-base", "--bert-base-messages", "100",
                             "--skip-modes", "--rounds", "3"],
     "qat_clustering_sara": ["benchmarks/qat_clustering.py", "--data", f"{DATA}/sara"],
+    "peer_qat_clustering_sara": ["benchmarks/peer_qat_clustering.py", "--data", f"{DATA}/sara"],
 }
 
 PRUNING_RESULTS = "runs/pruning/{data}/results.json"
@@ -130,6 +131,24 @@ def collect_peers(root):
                 "ours": row["keras_compress"]["macro_f1_mean"],
                 "seeds": len(row["tfmot"]["macro_f1_per_seed"]),
                 "source": f"`benchmarks/pruning.py`, {results.get('date', '?')} "
+                          f"({path.relative_to(root)})",
+            })
+    labels = {"qat": "QAT int8 (`quantize_annotate_layer` + `quantize_apply` vs `QuantizedDense` "
+                     "+ `QATToggle`)",
+              "cluster4": "k-means, 4 clusters (`cluster_weights` vs `WeightClustering`)",
+              "cluster16": "k-means, 16 clusters (`cluster_weights` vs `WeightClustering`)"}
+    for path in sorted((root / "runs" / "peer_qat_clustering").glob("*/results.json")):
+        if path.parent.name.endswith("_quick"):
+            continue
+        results = json.loads(path.read_text())
+        for key, label in labels.items():
+            tfmot, ours = results["tfmot"].get(key), results["keras_compress"].get(key)
+            if not (tfmot and ours):
+                continue
+            peers.setdefault(results["dataset"], []).append({
+                "comparison": label, "tfmot": tfmot["macro_f1_mean"],
+                "ours": ours["macro_f1_mean"], "seeds": len(tfmot["macro_f1_per_seed"]),
+                "source": f"`benchmarks/peer_qat_clustering.py`, {results.get('date', '?')} "
                           f"({path.relative_to(root)})",
             })
     return peers

@@ -104,6 +104,13 @@ def collect(root):
         found = pruning_rows(results, path.relative_to(root))
         if found:
             rows.setdefault(results["dataset"], {})[found[0]["source"]] = found
+    for path in sorted((root / "runs" / "distillation").glob("*/results.json")):
+        if path.parent.name.endswith("_quick"):
+            continue
+        results = json.loads(path.read_text())
+        found = distillation_rows(results, path.relative_to(root))
+        if found:
+            rows.setdefault(results["dataset"], {})[found[0]["source"]] = found
     export = root / EXPORT_RESULTS
     if export.is_file():
         found = export_rows(json.loads(export.read_text()), export.relative_to(root))
@@ -183,6 +190,31 @@ def pruning_rows(results, source):
     return out
 
 
+def distillation_rows(results, source):
+    """Students vs their teacher; the reference is the teacher's dynamic-int8 TFLite export."""
+    latency = results.get("latency", {})
+    if "teacher" not in latency:
+        return []
+    reference = latency["teacher"]
+    out = []
+    for name in results["order"]:
+        model, timed = results["models"].get(name), latency.get(name)
+        if model is None or timed is None:
+            continue
+        kind = "float32" if name.endswith("fp32") else "dynamic int8"
+        out.append({
+            "method": f"{name.replace('_', ' ')}, {model.get('layers', '?')} layers, TFLite {kind}",
+            "macro_f1": timed["macro_f1"],  # of the TFLite model, on the timed test messages
+            "accuracy": timed["accuracy"],
+            "size_mb": model["tflite"]["size_bytes"] / 1e6,
+            "speedup": reference["mean_ms"] / timed["mean_ms"],
+            "speedup_median": reference["median_ms"] / timed["median_ms"],
+            "source": f"`benchmarks/distillation.py`, {results.get('date', '?')} ({source}; "
+                      "reference: the teacher's dynamic-int8 TFLite, not Keras fp32)",
+        })
+    return out
+
+
 def export_rows(results, source):
     variants = results["variants"]
     if "keras_fp32_64" not in variants:
@@ -248,9 +280,10 @@ def plots(rows, folder, doc):
                                   (row["speedup"], row["macro_f1"]), fontsize=6,
                                   xytext=(3, 3), textcoords="offset points")
             axes.plot([r["speedup"] for r in front], [r["macro_f1"] for r in front], color=color,
-                      linewidth=1, label=f"Pareto front, {source.split(',')[0].strip('`')}")
+                      linewidth=1, label=f"Pareto front, {source.split(',')[0].strip('`')} "
+                      + ("(vs teacher TFLite int8)" if "reference:" in source else "(vs Keras fp32)"))
         axes.set_xscale("log")
-        axes.set_xlabel("speed-up vs Keras fp32 of the same run (mean per-message latency)")
+        axes.set_xlabel("speed-up vs the reference of the same run (mean per-message latency)")
         axes.set_ylabel("macro-F1 (test; runs below 0.3 left out)")
         axes.set_title(f"{data}: accuracy vs speed")
         axes.legend(loc="lower left")
@@ -267,10 +300,11 @@ def summary_markdown(rows, plot_paths, peers=None):
         "## Summary",
         "",
         "Written by `.venv/bin/python benchmarks/run.py` (`--summary-only` rebuilds it from the",
-        "results under `runs/`). Speed-up: Keras fp32 mean per-message latency divided by the",
-        "method's, both measured in the same script run (batch 1, 2 threads); rows from",
-        "different runs have different Keras references (named above each table). Details,",
-        "medians and caveats are in each run's section below.",
+        "results under `runs/`). Speed-up: the reference's mean (and median) per-message",
+        "latency divided by the method's, both measured in the same script run (batch 1, 2",
+        "threads); the reference is Keras fp32 unless the line above a table says otherwise.",
+        "Rows of different runs are not comparable by speed-up. Details, settings and caveats",
+        "are in each run's section below.",
     ]
     for data, runs in rows.items():
         lines += ["", f"### {data}"]

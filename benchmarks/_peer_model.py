@@ -163,7 +163,7 @@ def distinct_values(kernels):
     return [int(np.unique(np.asarray(k)).size) for k in kernels]
 
 
-def tflite_bytes(model, sequence_length, optimize=True):
+def tflite_bytes(model, sequence_length, optimize=True, inputs=("token_ids", "padding_mask")):
     """The model at batch 1 and `sequence_length` as TFLite bytes (`Optimize.DEFAULT` when
     `optimize`, no representative data), converted from a SavedModel of a `tf.function`
     over `model(inputs, training=False)`: the same code for a Keras 3 and a tf_keras model."""
@@ -171,8 +171,7 @@ def tflite_bytes(model, sequence_length, optimize=True):
 
     import tensorflow as tf
 
-    specs = {name: tf.TensorSpec((1, sequence_length), tf.int32, name=name)
-             for name in ("token_ids", "padding_mask")}
+    specs = {name: tf.TensorSpec((1, sequence_length), tf.int32, name=name) for name in inputs}
     function = tf.function(lambda inputs: {"logits": model(inputs, training=False)},
                            input_signature=[specs]).get_concrete_function()
     module = tf.Module()

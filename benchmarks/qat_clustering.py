@@ -41,7 +41,6 @@ import json
 import pathlib
 import platform
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -330,20 +329,10 @@ class Bench:
 
 def convert(model, optimize):
     """TFLite bytes of `model(packed inputs)` at batch 1, length 32."""
-    import tensorflow as tf
+    import _peer_model
 
-    specs = {name: tf.TensorSpec((1, 32), tf.int32, name=name)
-             for name in ("token_ids", "segment_ids", "padding_mask")}
-    function = tf.function(lambda inputs: {"logits": model(inputs, training=False)},
-                           input_signature=[specs]).get_concrete_function()
-    module = tf.Module()
-    module.captured = list(function.variables)
-    with tempfile.TemporaryDirectory() as directory:
-        tf.saved_model.save(module, directory, signatures={"serving_default": function})
-        converter = tf.lite.TFLiteConverter.from_saved_model(directory)
-        if optimize:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        return converter.convert()
+    return _peer_model.tflite_bytes(model, 32, optimize,
+                                    inputs=("token_ids", "segment_ids", "padding_mask"))
 
 
 def interpreter(content, threads):

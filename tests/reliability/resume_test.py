@@ -24,8 +24,12 @@ class Crash(keras.callbacks.Callback):
             raise RuntimeError("injected crash")
 
 
-def fresh_model():
+def fresh_model(swaps="pruning"):
+    """The same small BERT classifier every time (a new process would rebuild it so),
+    with the compression layers of `swaps` ("pruning", "qat" or None) swapped in."""
     import keras_hub
+
+    from keras_compress.layers import QuantizedDense, QuantizedEinsumDense
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(7)
@@ -35,11 +39,17 @@ def fresh_model():
     )
     model = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None,
                                                 dropout=0.0)
-    keras_compress.swap_layers(model, {
-        keras.layers.MultiHeadAttention: PrunableAttention,
-        keras.layers.EinsumDense: MaskedEinsumDense,
-        keras.layers.Dense: MaskedDense,
-    })
+    mapping = {
+        "pruning": {
+            keras.layers.MultiHeadAttention: PrunableAttention,
+            keras.layers.EinsumDense: MaskedEinsumDense,
+            keras.layers.Dense: MaskedDense,
+        },
+        "qat": {keras.layers.EinsumDense: QuantizedEinsumDense, keras.layers.Dense: QuantizedDense},
+        None: None,
+    }[swaps]
+    if mapping:
+        keras_compress.swap_layers(model, mapping)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
@@ -90,27 +100,6 @@ def test_resumed_fit_ends_with_the_same_masks_and_weights(tmp_path):
     assert 0 < np.mean(actual[next(k for k in actual if k.endswith("query/kernel_mask"))]) < 1
 
 
-def fresh_qat_model():
-    import keras_hub
-
-    from keras_compress.layers import QuantizedDense, QuantizedEinsumDense
-
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(7)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
-        max_sequence_length=16, dropout=0.0,
-    )
-    model = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None,
-                                                dropout=0.0)
-    keras_compress.swap_layers(model, {
-        keras.layers.EinsumDense: QuantizedEinsumDense, keras.layers.Dense: QuantizedDense,
-    })
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
-
-
 def all_state(model):
     return {
         "/".join(path) + "/" + variable.name: keras.ops.convert_to_numpy(variable).copy()
@@ -138,18 +127,18 @@ def test_fit_resumed_mid_qat_ends_with_the_same_ranges_and_switches(tmp_path):
     def toggle():
         return QATToggle(start_epoch=1, freeze_ranges_after=5)
 
-    reference = fresh_qat_model()
+    reference = fresh_model("qat")
     reference_toggle = toggle()
     reference.fit(x, y, callbacks=[reference_toggle], **fit)
     assert (reference_toggle.started_at, reference_toggle.frozen_at) == (4, 9)
     expected = all_state(reference)
 
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
-    crashed = fresh_qat_model()
+    crashed = fresh_model("qat")
     with pytest.raises(RuntimeError, match="injected crash"):
         crashed.fit(x, y, callbacks=[backup, toggle(), Crash(9)], **fit)
 
-    resumed = fresh_qat_model()
+    resumed = fresh_model("qat")
     resumed_toggle = toggle()
     history = resumed.fit(x, y, callbacks=[backup, resumed_toggle], **fit)
     assert history.epoch == [2]
@@ -169,37 +158,21 @@ def test_fit_resumed_mid_clustering_keeps_the_codebooks(tmp_path):
     def clustering():
         return WeightClustering(n_clusters=4, start_epoch=1, seed=3)
 
-    reference = fresh_model_plain()
+    reference = fresh_model(None)
     reference.fit(x, y, callbacks=[clustering()], **fit)
     expected = all_state(reference)
 
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
-    crashed = fresh_model_plain()
+    crashed = fresh_model(None)
     with pytest.raises(RuntimeError, match="injected crash"):
         crashed.fit(x, y, callbacks=[backup, clustering(), Crash(9)], **fit)
 
     # Clustering swapped layers at epoch 1, before the last backup: the rebuilt
     # model is clustered the same way before the backup's weights are loaded.
-    resumed = fresh_model_plain()
+    resumed = fresh_model(None)
     assert clustering().apply(resumed) is resumed
     history = resumed.fit(x, y, callbacks=[backup, clustering()], **fit)
     assert history.epoch == [2]
     assert_same_state(all_state(resumed), expected)
     clustered = [layer for _, _, layer in tree.walk(resumed) if isinstance(layer, ClusteredLayer)]
     assert len(clustered) == 13  # q, k, v, output, 2 FFN per layer, pooler
-
-
-def fresh_model_plain():
-    import keras_hub
-
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(7)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
-        max_sequence_length=16, dropout=0.0,
-    )
-    model = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None,
-                                                dropout=0.0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model

@@ -303,8 +303,10 @@ def summary_markdown(rows, plot_paths, peers=None):
         "results under `runs/`). Speed-up: the reference's mean (and median) per-message",
         "latency divided by the method's, both measured in the same script run (batch 1, 2",
         "threads); the reference is Keras fp32 unless the line above a table says otherwise.",
-        "Rows of different runs are not comparable by speed-up. Details, settings and caveats",
-        "are in each run's section below.",
+        "Rows of different runs are not comparable by speed-up. Macro-F1 and accuracy: of the",
+        "Keras model on the whole test split for `pruning.py` rows, of the timed predictions",
+        "for the other scripts' rows. Details, settings and caveats are in each run's section",
+        "below.",
     ]
     for data, runs in rows.items():
         lines += ["", f"### {data}"]

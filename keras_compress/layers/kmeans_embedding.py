@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_compress.layers import base
 from keras_compress.layers.clustered import ClusteredLayer
+from keras_compress.layers.embedding_calls import EmbeddingCalls
 
 
 class _ClusteredTable(ClusteredLayer, keras.layers.Layer):
@@ -61,7 +62,7 @@ class _ClusteredTable(ClusteredLayer, keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
-class KMeansEmbedding(_ClusteredTable):
+class KMeansEmbedding(EmbeddingCalls, _ClusteredTable):
     """An `Embedding` whose table is `centroids[assignments]` (k-means weight sharing).
 
     Replaces `keras.layers.Embedding` and its subclasses (keras-hub's
@@ -101,23 +102,6 @@ class KMeansEmbedding(_ClusteredTable):
 
     def build(self, input_shape=None):
         self._build_codebook((self.input_dim, self.output_dim))
-
-    def call(self, inputs, reverse=False):
-        if reverse:
-            return ops.matmul(inputs, ops.transpose(self.embeddings))
-        if keras.backend.standardize_dtype(inputs.dtype) not in ("int32", "int64"):
-            inputs = ops.cast(inputs, "int32")
-        return self._lookup(inputs)
-
-    def compute_mask(self, inputs, mask=None):
-        if not self.mask_zero:
-            return None
-        return ops.not_equal(inputs, 0)
-
-    def compute_output_shape(self, input_shape, reverse=False):
-        if reverse:
-            return tuple(input_shape[:-1]) + (self.input_dim,)
-        return tuple(input_shape) + (self.output_dim,)
 
     def get_config(self):
         return {

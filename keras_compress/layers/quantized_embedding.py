@@ -4,11 +4,12 @@ import keras
 from keras import ops
 
 from keras_compress.layers import base, qat
+from keras_compress.layers.embedding_calls import EmbeddingCalls
 from keras_compress.quantization.fake_quant import fake_quant_weights
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
-class QuantizedEmbedding(qat.FakeQuantSwitch, keras.layers.Layer):
+class QuantizedEmbedding(qat.FakeQuantSwitch, EmbeddingCalls, keras.layers.Layer):
     """An `Embedding` whose table is fake-quantized to int8 (weights only).
 
     The table is rounded onto a symmetric per-tensor int8 grid (-127..127
@@ -75,22 +76,8 @@ class QuantizedEmbedding(qat.FakeQuantSwitch, keras.layers.Layer):
         return ops.where(self.quantization_enabled,
                          ops.cast(self.quantized_table, self.table.dtype), self.table)
 
-    def call(self, inputs, reverse=False):
-        if reverse:
-            return ops.matmul(inputs, ops.transpose(self.embeddings))
-        if keras.backend.standardize_dtype(inputs.dtype) not in ("int32", "int64"):
-            inputs = ops.cast(inputs, "int32")
-        return ops.take(self.embeddings, inputs, axis=0)
-
-    def compute_mask(self, inputs, mask=None):
-        if not self.mask_zero:
-            return None
-        return ops.not_equal(inputs, 0)
-
-    def compute_output_shape(self, input_shape, reverse=False):
-        if reverse:
-            return tuple(input_shape[:-1]) + (self.input_dim,)
-        return tuple(input_shape) + (self.output_dim,)
+    def _lookup(self, ids):
+        return ops.take(self.embeddings, ids, axis=0)
 
     def get_config(self):
         return {

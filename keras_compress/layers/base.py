@@ -43,7 +43,7 @@ class CompressedLayer:
         if not self.built:
             return
         for i, variable in enumerate(self._ordered_variables()):
-            store[str(i)] = variable
+            store[str(i)] = self._stored_value(variable)
 
     def load_own_variables(self, store):
         if not self.built:
@@ -56,7 +56,15 @@ class CompressedLayer:
                 f"{len(store.keys())}."
             )
         for i, variable in enumerate(variables):
-            variable.assign(store[str(i)])
+            variable.assign(self._loaded_value(variable, store[str(i)]))
+
+    def _stored_value(self, variable):
+        """What the `.keras` file holds for `variable` (subclasses may encode it)."""
+        return variable
+
+    def _loaded_value(self, variable, value):
+        """The value to assign to `variable` from what `_stored_value` wrote."""
+        return value
 
 
 def check_source_layer(layer, expected_types, target):

@@ -84,31 +84,16 @@ class ClusteredLayer(base.CompressedLayer):
         return {**super().get_config(), "n_clusters": self.n_clusters, "init": self.init}
 
     # Stored bit-packed: a `.keras` file holds `bits` per weight, not 32.
-    def save_own_variables(self, store):
-        if not self.built:
-            return
-        bits = index_bits(self.n_clusters)
-        for i, variable in enumerate(self._ordered_variables()):
-            if variable is self.assignments:
-                store[str(i)] = pack_indices(ops.convert_to_numpy(variable), bits)
-            else:
-                store[str(i)] = variable
+    def _stored_value(self, variable):
+        if variable is self.assignments:
+            return pack_indices(ops.convert_to_numpy(variable), index_bits(self.n_clusters))
+        return variable
 
-    def load_own_variables(self, store):
-        if not self.built:
-            return
-        variables = self._ordered_variables()
-        if len(store.keys()) != len(variables):
-            raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}) expected "
-                f"{len(variables)} variables in the saved file, found {len(store.keys())}."
-            )
-        bits = index_bits(self.n_clusters)
-        for i, variable in enumerate(variables):
-            value = store[str(i)]
-            if variable is self.assignments:
-                value = unpack_indices(np.asarray(value), bits, tuple(variable.shape))
-            variable.assign(value)
+    def _loaded_value(self, variable, value):
+        if variable is self.assignments:
+            return unpack_indices(np.asarray(value), index_bits(self.n_clusters),
+                                  tuple(variable.shape))
+        return value
 
     def compression_info(self):
         return {

@@ -182,3 +182,37 @@ def tflite_bytes(model, sequence_length, optimize=True, inputs=("token_ids", "pa
         if optimize:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         return converter.convert()
+
+
+def run_tfmot(folder, log):
+    """Runs `benchmarks/tfmot_peer.py` on `folder`/spec.json in its own process (importing
+    tfmot sets TF_USE_LEGACY_KERAS=1, which must not leak into the Keras 3 process).
+
+    Returns the dict it wrote to `folder`/tfmot.json plus `seconds`; on failure it holds
+    `error` (the last stderr line when the script wrote none) and stderr goes to
+    `folder`/tfmot_stderr.txt.
+    """
+    import json
+    import pathlib
+    import shlex
+    import subprocess
+    import sys
+    import time
+
+    started = time.time()
+    script = pathlib.Path(__file__).resolve().parent / "tfmot_peer.py"
+    command = [sys.executable, str(script), "--spec", str(folder / "spec.json")]
+    log("tfmot side: " + shlex.join(command))
+    completed = subprocess.run(command, capture_output=True, text=True)
+    for line in completed.stdout.splitlines():
+        log(line)
+    out = folder / "tfmot.json"
+    tfmot = json.loads(out.read_text()) if out.is_file() else {}
+    if completed.returncode != 0 and "error" not in tfmot:
+        tfmot["error"] = (completed.stderr.strip().splitlines()
+                          or [f"exit status {completed.returncode}"])[-1]
+    if "error" in tfmot:
+        log(f"tfmot failed: {tfmot['error']}")
+        (folder / "tfmot_stderr.txt").write_text(completed.stderr)
+    tfmot["seconds"] = round(time.time() - started, 1)
+    return tfmot

@@ -46,7 +46,6 @@ import json
 import pathlib
 import re
 import shlex
-import subprocess
 import sys
 import time
 
@@ -197,24 +196,6 @@ def tflite_predict(path, arrays):
     return predicted, ops
 
 
-def run_tfmot(folder):
-    started = time.time()
-    command = [sys.executable, str(HERE / "tfmot_peer.py"), "--spec", str(folder / "spec.json")]
-    log("tfmot side: " + shlex.join(command))
-    completed = subprocess.run(command, capture_output=True, text=True)
-    for line in completed.stdout.splitlines():
-        log(line)
-    out = folder / "tfmot.json"
-    tfmot = json.loads(out.read_text()) if out.is_file() else {}
-    if completed.returncode != 0 and "error" not in tfmot:
-        tfmot["error"] = (completed.stderr.strip().splitlines() or [f"exit status {completed.returncode}"])[-1]
-    if "error" in tfmot:
-        log(f"tfmot failed: {tfmot['error']}")
-        (folder / "tfmot_stderr.txt").write_text(completed.stderr)
-    tfmot["seconds"] = round(time.time() - started, 1)
-    return tfmot
-
-
 def summarize(runs, gold, arrays):
     """Per variant: macro-F1 per seed and mean, distinct values, TFLite size and macro-F1."""
     from keras_compress import metrics
@@ -290,7 +271,7 @@ def main(argv=None):
     float_seconds = time.time() - started
     (out / "spec.json").write_text(json.dumps(spec, indent=1))
 
-    tfmot = run_tfmot(out)
+    tfmot = _peer_model.run_tfmot(out, log)
 
     ours = []
     started = time.time()

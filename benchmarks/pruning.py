@@ -435,22 +435,8 @@ def peer(args, data, num_classes, out):
     (folder / "spec.json").write_text(json.dumps(spec, indent=1))
     log(f"peer: {len(vocabulary)} word pieces, {total} steps, schedule {spec['schedule']}")
 
-    # tfmot in its own process (it sets TF_USE_LEGACY_KERAS=1 on import).
-    started = time.time()
-    command = [sys.executable, str(HERE / "tfmot_peer.py"), "--spec", str(folder / "spec.json")]
-    log("peer: tfmot side: " + shlex.join(command))
-    completed = subprocess.run(command, capture_output=True, text=True)
-    for line in completed.stdout.splitlines():
-        log(line)
-    tfmot_out = folder / "tfmot.json"
-    tfmot = json.loads(tfmot_out.read_text()) if tfmot_out.is_file() else {}
-    if completed.returncode != 0 and "error" not in tfmot:
-        tfmot["error"] = completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else (
-            f"exit status {completed.returncode}")
-    if "error" in tfmot:
-        log(f"peer: tfmot failed: {tfmot['error']}")
-        (folder / "tfmot_stderr.txt").write_text(completed.stderr)
-    tfmot_seconds = time.time() - started
+    tfmot = _peer_model.run_tfmot(folder, lambda message: log(f"peer: {message}"))
+    tfmot_seconds = tfmot.pop("seconds")
 
     # Keras 3 side, here.
     gold = arrays["test_labels"]

@@ -107,14 +107,11 @@ class MagnitudePruning(_ScheduledPruning):
     def find_targets(self):
         self.layers = []
         for path, _, layer in tree.walk(self.model):
-            if not isinstance(layer, (MaskedDense, MaskedEinsumDense)):
-                continue
             path = "/".join(path)
-            if self.include is not None and not self.include(layer, path):
-                continue
-            if self.exclude is not None and self.exclude(layer, path):
-                continue
-            self.layers.append((path, layer))
+            if isinstance(layer, (MaskedDense, MaskedEinsumDense)) and swap.in_scope(
+                layer, path, self.include, self.exclude
+            ):
+                self.layers.append((path, layer))
         if not self.layers:
             raise ValueError(
                 "MagnitudePruning: the model has no MaskedDense or MaskedEinsumDense layers in "

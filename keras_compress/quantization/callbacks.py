@@ -81,14 +81,10 @@ class QATToggle(StatsCallback):
     def on_train_begin(self, logs=None):
         self.layers = []
         for path, _, layer in tree.walk(self.model):
-            if not isinstance(layer, qat.FakeQuantSwitch):
-                continue
-            path = "/".join(path)
-            if self.include is not None and not self.include(layer, path):
-                continue
-            if self.exclude is not None and self.exclude(layer, path):
-                continue
-            self.layers.append(layer)
+            if isinstance(layer, qat.FakeQuantSwitch) and swap.in_scope(
+                layer, "/".join(path), self.include, self.exclude
+            ):
+                self.layers.append(layer)
         if not self.layers:
             raise ValueError(
                 "QATToggle: the model has no QuantizedDense, QuantizedEinsumDense or "

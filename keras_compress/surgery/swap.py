@@ -80,9 +80,7 @@ def swap_layers(
             return None
         if not include_classifier and id(layer) in heads:
             return None
-        if include is not None and not include(layer, path):
-            return None
-        if exclude is not None and exclude(layer, path):
+        if not in_scope(layer, path, include, exclude):
             return None
         return policy(layer, path)
 
@@ -198,6 +196,13 @@ def _as_policy(mapping_or_policy):
         "swap_layers: `mapping_or_policy` must be a dict {layer class: target} or a "
         f"callable policy(layer, path); received {type(mapping_or_policy).__name__}."
     )
+
+
+def in_scope(layer, path, include=None, exclude=None):
+    """Whether `(layer, path)` passes `include` and not `exclude` (predicates; None: no filter)."""
+    if include is not None and not include(layer, path):
+        return False
+    return exclude is None or not exclude(layer, path)
 
 
 def _as_predicate(pattern, argument):

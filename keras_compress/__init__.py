@@ -18,7 +18,7 @@ from keras_compress import (
     pruning,
     quantization,
 )
-from keras_compress.export.strip import strip
+from keras_compress.surgery.strip import strip
 from keras_compress.summary import summary
 from keras_compress.surgery.swap import swap_layers
 

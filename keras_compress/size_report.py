@@ -58,7 +58,7 @@ def size_report(model, directory, tflite=(), include_optimizer=False, print_fn=p
     >>> sizes["float.keras"] > 10 * sizes["compressed.keras"]
     True
     """
-    from keras_compress.export.strip import strip
+    from keras_compress.surgery.strip import strip
 
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from keras_compress.export import buckets, checks, graph, report, tokens
 from keras_compress.export.embedding import row_scale_embeddings
 from keras_compress.export.metadata import write_metadata
 from keras_compress.export.runner import TFLiteClassifier
-from keras_compress.export.strip import strip
+from keras_compress.surgery.strip import strip
 
 QUANTIZATIONS = (None, "dynamic", "int8", "float16")
 IO_TYPES = ("float32", "int8")

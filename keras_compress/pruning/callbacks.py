@@ -6,7 +6,8 @@ import keras
 import numpy as np
 
 from keras_compress.layers import MaskedDense, MaskedEinsumDense
-from keras_compress.pruning import importance, magnitude, structure
+from keras_compress.pruning import importance, magnitude
+from keras_compress.surgery import structure
 from keras_compress.pruning.schedules import PruningSchedule
 from keras_compress.stats_callback import StatsCallback
 from keras_compress.surgery import swap, tree

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from keras_compress.layers import base
-from keras_compress.pruning import structure
+from keras_compress.surgery import structure
 
 
 def neuron_replacements(model):

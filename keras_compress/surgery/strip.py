@@ -6,10 +6,10 @@ import warnings
 import keras
 import numpy as np
 
-from keras_compress.export import shrink
+from keras_compress.surgery import shrink
 from keras_compress.layers import PrunableAttention
 from keras_compress.layers.base import CompressedLayer
-from keras_compress.pruning import structure
+from keras_compress.surgery import structure
 from keras_compress.surgery import persist
 from keras_compress.surgery.swap import swap_layers
 

@@ -32,6 +32,12 @@ def _preprocessed(model, batch):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
             preprocessor(x, y, sample_weight)
         )
+    if y is None:
+        raise ValueError(
+            "Importance: a batch of `data` has no labels; gradient scoring needs the loss, so "
+            "`data` must yield (x, y) or (x, y, sample_weight) batches; received a batch of "
+            f"{type(batch).__name__}."
+        )
     return x, y, sample_weight
 
 

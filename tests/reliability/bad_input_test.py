@@ -184,7 +184,7 @@ def test_a_dataset_of_inputs_without_labels_is_named_when_scoring(bert_classifie
     lambda: keras_compress.swap_layers(None, {keras.layers.Dense: MaskedDense}),
     lambda: keras_compress.strip(None),
     lambda: keras_compress.summary(None),
-    lambda: keras_compress.strip("model.keras"),
+    lambda: keras_compress.strip(model="model.keras"),
 ])
 def test_a_model_that_is_not_a_model_is_a_type_error_naming_model(call):
     with pytest.raises(TypeError, match=r"`model` must be a .*keras.Model.*; received"):

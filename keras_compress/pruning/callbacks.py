@@ -215,7 +215,8 @@ class NeuronPruning(_ScheduledPruning):
     def scores(self):
         masks = [layer.unit_mask for layer in self.layers]
         if self.importance == "taylor":
-            return importance.gate_gradients(self.model, self.data, masks, self.num_batches)
+            scores = importance.gate_gradients(self.model, self.data, masks, self.num_batches)
+            return importance.replica_mean(self.model, scores)
         return [importance.weight_norms(layer) for layer in self.layers]
 
     def prune(self, sparsity):
@@ -277,9 +278,9 @@ class HeadPruning(_ScheduledPruning):
 
     def prune(self, sparsity):
         masks = [keras.ops.convert_to_numpy(layer.head_mask) for layer in self.layers]
-        scores = importance.gate_gradients(
+        scores = importance.replica_mean(self.model, importance.gate_gradients(
             self.model, self.data, [layer.head_mask for layer in self.layers], self.num_batches
-        )
+        ))
         if not self._all_finite(scores):
             return
         new_masks = rank_and_mask(scores, masks, sparsity, "global", self.min_heads)

@@ -3,7 +3,9 @@
 Two worker processes (TF_CONFIG on 127.0.0.1) train a tiny random BERT classifier
 with `MagnitudePruning`, `HeadPruning` and `QATToggle`; a third process trains the
 same model on one worker with two replicas (MirroredStrategy on 2 logical CPUs), so
-the global batch and its split over replicas are the same. Each writes its final
+the global batch and its split over replicas are the same. Each worker scores heads
+on its own batch, the single worker on both: the workers agree only because the
+callbacks average their scores over the replicas. Each process writes its final
 masks, gates, QAT ranges and kernels to an `.npz`; the test compares them.
 """
 
@@ -18,7 +20,7 @@ import numpy as np
 
 SCRIPT = textwrap.dedent(
     """
-    import sys
+    import json, os, sys
     import numpy as np, tensorflow as tf
     mode, out = sys.argv[1], sys.argv[2]
     if mode == "single":
@@ -43,8 +45,13 @@ SCRIPT = textwrap.dedent(
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     train = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).with_options(options)
-    # Every worker scores heads on the same batch, so all compute the same masks.
-    score = ({k: v[:8] for k, v in x.items()}, y[:8])
+    # Each worker scores heads on its own batch; the single worker on both (the mean of
+    # the two batches' scores, as the workers' all-reduced scores).
+    def rows(start):
+        return ({k: v[start:start + 8] for k, v in x.items()}, y[start:start + 8])
+
+    index = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0)
+    score = [rows(0), rows(8)] if mode == "single" else rows(8 * index)
     with strategy.scope():
         keras.utils.set_random_seed(0)
         backbone = keras_hub.models.BertBackbone(vocabulary_size=100, num_layers=2,
@@ -149,8 +156,9 @@ def test_two_workers_end_with_identical_masks_gates_and_ranges(tmp_path):
 
     checked = {name: 0 for name in NAMES}
     assert set(worker0) == set(worker1) == set(single)
-    for key in sorted(worker0):
+    for key in sorted(worker0):  # first: the two workers agree
         np.testing.assert_array_equal(worker0[key], worker1[key], err_msg=key)
+    for key in sorted(worker0):  # then: they did what one worker does
         name = key.rsplit("/", 1)[-1]
         if name in MASKS:
             checked[name] += 1

@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 import warnings
+import zipfile
 
 QUANTIZE_CHOICES = ("none", "dynamic", "int8", "float16")
 TEXT_SUFFIXES = (".jsonl", ".csv", ".yml", ".yaml", ".txt")
@@ -349,6 +350,12 @@ def _load_model(path):
 
     import keras_compress  # noqa: F401  registers the compression layers for loading
 
+    if pathlib.Path(path).is_file() and not zipfile.is_zipfile(path):
+        # Keras reports any non-zip file as "File not found"; the file is there.
+        raise CLIError(
+            f"cannot load {path} as a Keras model: the file exists but is not a .keras "
+            "archive (not a zip file; truncated, or saved in another format)"
+        )
     try:
         with warnings.catch_warnings():
             # keras-hub tasks have a custom compile(); Keras warns it is not restored.

@@ -1,5 +1,8 @@
 """`summary`: what is compressed in a model, layer by layer."""
 
+import keras
+
+from keras_compress import checks
 from keras_compress.layers.base import CompressedLayer, weight_count
 from keras_compress.surgery import tree
 
@@ -24,6 +27,7 @@ def summary(model, print_fn=print):
     >>> rows[0]["kind"], rows[0]["sparsity"]
     ('masked', '0.0%')
     """
+    checks.check_type("model", model, keras.layers.Layer, "a keras.Model (or layer)", "summary")
     rows = []
     for path, _, layer in tree.walk(model):
         if not isinstance(layer, CompressedLayer):

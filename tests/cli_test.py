@@ -208,6 +208,14 @@ def test_corrupt_keras_file_is_named(capsys, tmp_path):
     assert_error(run(capsys, "inspect", path), 1, "cannot load", "broken.keras")
 
 
+def test_corrupt_keras_file_is_not_called_missing(capsys, tmp_path):
+    path = tmp_path / "broken.keras"
+    path.write_text("not a zip")
+    result = run(capsys, "inspect", path)
+    assert_error(result, 1, "broken.keras", "exists", "not a zip file")
+    assert "not found" not in str(result).lower()
+
+
 def test_unknown_quantization_mode_is_named(capsys, tiny):
     result = run(capsys, "export", tiny / "plain.keras", "--quantize", "int4")
     assert_error(result, 2, "--quantize", "int4", "dynamic")

@@ -2,6 +2,7 @@
 
 import warnings
 
+from keras_compress import checks
 from keras_compress.clustering import targets
 from keras_compress.layers import clustered  # module: keras_compress.layers imports this package
 from keras_compress.stats_callback import StatsCallback
@@ -72,7 +73,7 @@ class WeightClustering(StatsCallback):
             )
         for name, value in (("start_epoch", start_epoch), ("start_step", start_step)):
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
+                not checks.is_integer(value) or value < 0
             ):
                 raise ValueError(
                     f"WeightClustering: `{name}` must be None or an integer >= 0; "
@@ -81,12 +82,12 @@ class WeightClustering(StatsCallback):
         if start_epoch is None and start_step is None:
             start_epoch = 0
         self.n_clusters = n_clusters
-        self.start_epoch = start_epoch
-        self.start_step = start_step
+        self.start_epoch = None if start_epoch is None else int(start_epoch)
+        self.start_step = None if start_step is None else int(start_step)
         self.overrides = targets.check_overrides(overrides, "WeightClustering")
         self.include_embeddings = include_embeddings
-        self.include = swap._as_predicate(include, "include")
-        self.exclude = swap._as_predicate(exclude, "exclude")
+        self.include = swap._as_predicate(include, "include", type(self).__name__)
+        self.exclude = swap._as_predicate(exclude, "exclude", type(self).__name__)
         self.init = init
         self.seed = seed
         #: Global step of the first batch trained clustered (None until then).

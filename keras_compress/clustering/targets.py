@@ -5,6 +5,7 @@ import re
 
 import keras
 
+from keras_compress import checks
 from keras_compress.layers import base
 from keras_compress.surgery import tree
 
@@ -70,7 +71,7 @@ def check_overrides(overrides, owner):
 def check_n_clusters(n_clusters, what):
     from keras_compress.layers.clustered import MAX_CLUSTERS
 
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, int) or not (
+    if not checks.is_integer(n_clusters) or not (
         2 <= n_clusters <= MAX_CLUSTERS
     ):
         raise ValueError(f"{what} must be an integer in [2, {MAX_CLUSTERS}]; received {n_clusters!r}.")

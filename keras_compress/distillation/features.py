@@ -19,6 +19,7 @@ attention KL) name these layers by index.
 import keras
 from keras import ops
 
+from keras_compress import checks
 from keras_compress.distillation.student import bert_parts
 
 FEATURE_NAME = "transformer_layer_{}"
@@ -114,12 +115,12 @@ def feature_model(classifier, attention=True, name=None):
 def _layer_name(value, template, cls, argument):
     if isinstance(value, str):
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not checks.is_integer(value) or value < 0:
         raise ValueError(
             f"{cls}: `{argument}` must be a transformer layer index (an integer >= 0) or a "
             f"layer name of a feature_model; received {value!r}."
         )
-    return template.format(value)
+    return template.format(int(value))
 
 
 def _feature_layer(model, name, role, cls):
@@ -259,7 +260,7 @@ class AttentionDistillation(keras.distillation.DistillationLoss):
         self.student_layer = student_layer
         self.teacher_layer_name = _layer_name(teacher_layer, ATTENTION_NAME, cls, "teacher_layer")
         self.student_layer_name = _layer_name(student_layer, ATTENTION_NAME, cls, "student_layer")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+        if not checks.is_number(epsilon) or epsilon <= 0:
             raise ValueError(f"{cls}: `epsilon` must be a number > 0; received {epsilon!r}.")
         self.epsilon = float(epsilon)
 

@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_compress import checks
+
 
 @keras.saving.register_keras_serializable(package="keras_compress")
 class DistillationLoss(keras.losses.Loss):
@@ -55,13 +57,13 @@ class DistillationLoss(keras.losses.Loss):
     def __init__(self, temperature=2.0, alpha=0.5, reduction="sum_over_batch_size",
                  name="distillation_loss", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+        if not checks.is_number(temperature) or not (
             temperature > 0
         ):
             raise ValueError(
                 f"DistillationLoss: `temperature` must be a number > 0; received {temperature!r}."
             )
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        if not checks.is_number(alpha) or not 0 <= alpha <= 1:
             raise ValueError(
                 f"DistillationLoss: `alpha` must be a number in [0, 1] (the weight of the "
                 f"teacher term); received {alpha!r}."
@@ -158,7 +160,7 @@ def cache_teacher_logits(teacher, x, batch_size=32):
     >>> cache_teacher_logits(teacher, np.ones((5, 4)), batch_size=2).shape
     (5, 3)
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not checks.is_integer(batch_size) or batch_size < 1:
         raise ValueError(
             f"cache_teacher_logits: `batch_size` must be an integer >= 1; received {batch_size!r}."
         )

@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_compress import checks
 from keras_compress.layers.base import CompressedLayer
 from keras_compress.surgery import tree
 from keras_compress.surgery.swap import swap_layers
@@ -115,7 +116,7 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
             f"{', ...' if len(compressed) > 3 else ''}); pass keras_compress.strip(teacher)."
         )
     total = len(encoders)
-    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not (
+    if not checks.is_integer(num_layers) or not (
         1 <= num_layers <= total
     ):
         raise ValueError(

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_compress import checks
 from keras_compress.layers.clustered import ClusteredKernel
 
 
@@ -50,10 +51,10 @@ class KMeansDense(ClusteredKernel, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        if not checks.is_integer(units) or units <= 0:
             raise ValueError(f"KMeansDense: `units` must be a positive integer; received {units!r}.")
         self._init_clusters(n_clusters, init)
-        self.units = units
+        self.units = int(units)
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
         self.bias_initializer = keras.initializers.get(bias_initializer)

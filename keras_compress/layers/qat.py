@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_compress import checks
 from keras_compress.layers import base
 from keras_compress.quantization.fake_quant import (
     GRANULARITIES,
@@ -71,7 +72,7 @@ class QATLayer(FakeQuantSwitch):
                 f"{name}: `weight_granularity` must be one of {GRANULARITIES}; "
                 f"received {weight_granularity!r}."
             )
-        if not isinstance(range_momentum, (int, float)) or not 0.0 <= range_momentum < 1.0:
+        if not checks.is_number(range_momentum) or not 0.0 <= range_momentum < 1.0:
             raise ValueError(
                 f"{name}: `range_momentum` must be a number in [0, 1); "
                 f"received {range_momentum!r}."

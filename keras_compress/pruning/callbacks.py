@@ -5,6 +5,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_compress import checks
 from keras_compress.layers import MaskedDense, MaskedEinsumDense
 from keras_compress.pruning import importance, magnitude
 from keras_compress.surgery import structure
@@ -101,8 +102,8 @@ class MagnitudePruning(_ScheduledPruning):
         self.pattern = magnitude.parse_pattern(pattern)
         if self.pattern and self.pattern[0] == "n:m" and granularity == "global":
             raise ValueError("MagnitudePruning: an N:M pattern is per layer; use granularity='layer'.")
-        self.include = swap._as_predicate(include, "include")
-        self.exclude = swap._as_predicate(exclude, "exclude")
+        self.include = swap._as_predicate(include, "include", type(self).__name__)
+        self.exclude = swap._as_predicate(exclude, "exclude", type(self).__name__)
         self.layers = []
 
     def find_targets(self):
@@ -192,27 +193,31 @@ class NeuronPruning(_ScheduledPruning):
             raise ValueError(
                 f"NeuronPruning: `granularity` must be 'layer' or 'global'; received {granularity!r}."
             )
-        if not isinstance(min_neurons, int) or min_neurons < 1:
+        if not checks.is_integer(min_neurons) or min_neurons < 1:
             raise ValueError(f"NeuronPruning: `min_neurons` must be an integer >= 1; received {min_neurons!r}.")
-        self.data = data
+        self.data = importance_data("NeuronPruning", data, required=False)
         self.importance = importance
         self.granularity = granularity
-        self.num_batches = num_batches
-        self.min_neurons = min_neurons
+        self.num_batches = batch_count("NeuronPruning", num_batches)
+        self.min_neurons = int(min_neurons)
         self.layers = []
 
     def find_targets(self):
-        self.layers = [intermediate for _, intermediate, _ in structure.ffn_pairs(self.model)]
+        pairs = structure.ffn_pairs(self.model)
+        self.layers = [intermediate for _, intermediate, _ in pairs]
         if not self.layers:
             raise ValueError(
                 "NeuronPruning: no transformer feed-forward block with a MaskedDense "
                 "intermediate layer; swap keras.layers.Dense for MaskedDense first."
             )
+        check_minimum("NeuronPruning", "min_neurons", self.min_neurons, "neurons",
+                      [(path, layer.unit_mask.shape[0]) for path, layer, _ in pairs])
 
     def scores(self):
         masks = [layer.unit_mask for layer in self.layers]
         if self.importance == "taylor":
-            return importance.gate_gradients(self.model, self.data, masks, self.num_batches)
+            scores = importance.gate_gradients(self.model, self.data, masks, self.num_batches)
+            return importance.replica_mean(self.model, scores)
         return [importance.weight_norms(layer) for layer in self.layers]
 
     def prune(self, sparsity):
@@ -254,26 +259,29 @@ class HeadPruning(_ScheduledPruning):
         super().__init__(schedule)
         if data is None:
             raise ValueError("HeadPruning: `data` is required to score heads.")
-        if not isinstance(min_heads, int) or min_heads < 0:
+        if not checks.is_integer(min_heads) or min_heads < 0:
             raise ValueError(f"HeadPruning: `min_heads` must be an integer >= 0; received {min_heads!r}.")
-        self.data = data
-        self.num_batches = num_batches
-        self.min_heads = min_heads
+        self.data = importance_data("HeadPruning", data)
+        self.num_batches = batch_count("HeadPruning", num_batches)
+        self.min_heads = int(min_heads)
         self.layers = []
 
     def find_targets(self):
-        self.layers = [layer for _, layer in structure.attention_layers(self.model)]
+        found = structure.attention_layers(self.model)
+        self.layers = [layer for _, layer in found]
         if not self.layers:
             raise ValueError(
                 "HeadPruning: the model has no PrunableAttention layers; swap "
                 "keras.layers.MultiHeadAttention for PrunableAttention first."
             )
+        check_minimum("HeadPruning", "min_heads", self.min_heads, "heads",
+                      [(path, layer.num_heads) for path, layer in found])
 
     def prune(self, sparsity):
         masks = [keras.ops.convert_to_numpy(layer.head_mask) for layer in self.layers]
-        scores = importance.gate_gradients(
+        scores = importance.replica_mean(self.model, importance.gate_gradients(
             self.model, self.data, [layer.head_mask for layer in self.layers], self.num_batches
-        )
+        ))
         if not self._all_finite(scores):
             return
         new_masks = rank_and_mask(scores, masks, sparsity, "global", self.min_heads)
@@ -283,6 +291,45 @@ class HeadPruning(_ScheduledPruning):
     def stats(self):
         kept = sum(int(np.sum(keras.ops.convert_to_numpy(layer.head_mask) != 0)) for layer in self.layers)
         return {"heads_kept": kept}
+
+
+def importance_data(owner, data, required=True):
+    """`data` for gradient scoring, refused at once when it cannot hold `(x, y)` batches."""
+    allowed = ("an (x, y) or (x, y, sample_weight) tuple, a tf.data.Dataset of such batches, "
+               "or an iterable of such batches")
+    if data is None and not required:
+        return None
+    if data is None or isinstance(data, (dict, str, bytes)) or (
+        isinstance(data, tuple) and (len(data) not in (2, 3) or data[1] is None)
+    ):
+        what = "inputs without labels" if isinstance(data, (dict, tuple)) else "no batches"
+        raise ValueError(
+            f"{owner}: `data` must be {allowed}: the scores are gradients of the loss, which "
+            f"needs labels; received {type(data).__name__} ({what})."
+        )
+    return data
+
+
+def batch_count(owner, num_batches):
+    """`num_batches` as an int >= 1, or None (all of `data`)."""
+    if num_batches is not None and (not checks.is_integer(num_batches) or num_batches < 1):
+        raise ValueError(
+            f"{owner}: `num_batches` must be an integer >= 1 or None (all of `data`); "
+            f"received {num_batches!r}."
+        )
+    return None if num_batches is None else int(num_batches)
+
+
+def check_minimum(owner, argument, minimum, units, sizes):
+    """Refuses a `minimum` of kept units larger than a layer has: nothing could be pruned."""
+    small = [(path, size) for path, size in sizes if size < minimum]
+    if small:
+        path, size = small[0]
+        raise ValueError(
+            f"{owner}: `{argument}`={minimum} is more than layer '{path}' has ({size} {units}"
+            f"{f', and {len(small) - 1} more layers' if len(small) > 1 else ''}); nothing "
+            f"could be pruned. Use at most {min(s for _, s in sizes)}."
+        )
 
 
 def rank_and_mask(scores, masks, sparsity, granularity, min_kept):

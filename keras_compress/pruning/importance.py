@@ -32,6 +32,12 @@ def _preprocessed(model, batch):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
             preprocessor(x, y, sample_weight)
         )
+    if y is None:
+        raise ValueError(
+            "Importance: a batch of `data` has no labels; gradient scoring needs the loss, so "
+            "`data` must yield (x, y) or (x, y, sample_weight) batches; received a batch of "
+            f"{type(batch).__name__}."
+        )
     return x, y, sample_weight
 
 
@@ -74,6 +80,26 @@ def gate_gradients(model, data, gates, num_batches=8):
     if used == 0:
         raise ValueError("Importance: no usable batch in `data` (empty, or all non-finite).")
     return [total / used for total in totals]
+
+
+def replica_mean(model, arrays):
+    """The mean of `arrays` over the replicas of `model`'s `tf.distribute` strategy.
+
+    Under `MultiWorkerMirroredStrategy` each worker scores on its own copy of
+    `data`; averaging over the replicas (an all-reduce, which every worker
+    joins at the same pruning step) gives all workers the same scores, hence
+    the same masks, even if their `data` differ. With one replica (no
+    strategy) `arrays` are returned unchanged.
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        return arrays
+
+    def mean(*values):
+        return tf.distribute.get_replica_context().all_reduce("MEAN", list(values))
+
+    reduced = strategy.run(mean, args=tuple(tf.constant(a) for a in arrays))
+    return [np.asarray(strategy.experimental_local_results(r)[0]) for r in reduced]
 
 
 def weight_norms(dense):

@@ -10,6 +10,8 @@ import re
 
 import numpy as np
 
+from keras_compress import checks
+
 
 def keep_largest(scores, sparsity):
     """Mask keeping the `1 - sparsity` fraction of `scores` with the largest values.
@@ -43,7 +45,7 @@ def parse_pattern(pattern):
     elif (
         isinstance(pattern, (tuple, list))
         and len(pattern) == 2
-        and all(isinstance(v, int) and v >= 1 for v in pattern)
+        and all(checks.is_integer(v) and v >= 1 for v in pattern)
     ):
         return ("block", int(pattern[0]), int(pattern[1]))
     raise ValueError(

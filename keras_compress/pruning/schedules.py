@@ -8,6 +8,8 @@ import math
 
 import keras
 
+from keras_compress import checks
+
 
 class PruningSchedule:
     """Base class. `schedule(step)` returns `(prune_now, target_sparsity)`."""
@@ -29,7 +31,7 @@ class PruningSchedule:
 
 
 def _check_sparsity(name, value, allow_zero=True):
-    if not isinstance(value, (int, float)) or not (0.0 <= value < 1.0):
+    if not checks.is_number(value) or not (0.0 <= value < 1.0):
         raise ValueError(f"`{name}` must be a number in [0, 1); received {value!r}.")
     if not allow_zero and value == 0.0:
         raise ValueError(f"`{name}` must be > 0; received {value!r}.")
@@ -37,10 +39,10 @@ def _check_sparsity(name, value, allow_zero=True):
 
 def _check_steps(begin_step, end_step, frequency, end_required=False):
     for name, value in (("begin_step", begin_step), ("frequency", frequency)):
-        if not isinstance(value, int) or value < (1 if name == "frequency" else 0):
+        if not checks.is_integer(value) or value < (1 if name == "frequency" else 0):
             raise ValueError(f"`{name}` must be an integer >= {1 if name == 'frequency' else 0}; "
                              f"received {value!r}.")
-    if not isinstance(end_step, int) or (end_step != -1 and end_step < begin_step) or (
+    if not checks.is_integer(end_step) or (end_step != -1 and end_step < begin_step) or (
         end_required and end_step == -1
     ):
         raise ValueError(
@@ -70,9 +72,9 @@ class ConstantSparsity(PruningSchedule):
         _check_sparsity("target_sparsity", target_sparsity)
         _check_steps(begin_step, end_step, frequency)
         self.target_sparsity = float(target_sparsity)
-        self.begin_step = begin_step
-        self._end_step = end_step
-        self.frequency = frequency
+        self.begin_step = int(begin_step)
+        self._end_step = int(end_step)
+        self.frequency = int(frequency)
 
     @property
     def end_step(self):
@@ -116,14 +118,14 @@ class PolynomialDecay(PruningSchedule):
                 f"`final_sparsity` ({final_sparsity}) must be >= `initial_sparsity` "
                 f"({initial_sparsity})."
             )
-        if not isinstance(power, (int, float)) or power <= 0:
+        if not checks.is_number(power) or power <= 0:
             raise ValueError(f"`power` must be a positive number; received {power!r}.")
         self.initial_sparsity = float(initial_sparsity)
         self.final_sparsity = float(final_sparsity)
-        self.begin_step = begin_step
-        self._end_step = end_step
-        self.power = power
-        self.frequency = frequency
+        self.begin_step = int(begin_step)
+        self._end_step = int(end_step)
+        self.power = float(power)
+        self.frequency = int(frequency)
 
     @property
     def end_step(self):
@@ -170,8 +172,8 @@ class IterativePruning(PruningSchedule):
         _check_steps(begin_step, -1, frequency)
         self.step_sparsity = float(step_sparsity)
         self.final_sparsity = float(final_sparsity)
-        self.begin_step = begin_step
-        self.frequency = frequency
+        self.begin_step = int(begin_step)
+        self.frequency = int(frequency)
 
     @property
     def num_cuts(self):

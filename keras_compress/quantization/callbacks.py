@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_compress import checks
 from keras_compress.layers import qat  # module: keras_compress.layers imports this package
 from keras_compress.stats_callback import StatsCallback
 from keras_compress.surgery import swap, tree
@@ -61,16 +62,16 @@ class QATToggle(StatsCallback):
         for name, value in (("start_step", start_step), ("start_epoch", start_epoch),
                             ("freeze_ranges_after", freeze_ranges_after)):
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
+                not checks.is_integer(value) or value < 0
             ):
                 raise ValueError(
                     f"QATToggle: `{name}` must be None or an integer >= 0; received {value!r}."
                 )
-        self.start_step = start_step
-        self.start_epoch = start_epoch
-        self.freeze_ranges_after = freeze_ranges_after
-        self.include = swap._as_predicate(include, "include")
-        self.exclude = swap._as_predicate(exclude, "exclude")
+        self.start_step, self.start_epoch, self.freeze_ranges_after = (
+            None if v is None else int(v) for v in (start_step, start_epoch, freeze_ranges_after)
+        )
+        self.include = swap._as_predicate(include, "include", type(self).__name__)
+        self.exclude = swap._as_predicate(exclude, "exclude", type(self).__name__)
         self.layers = []
         #: Global step of the first quantized batch (None until then).
         self.started_at = None

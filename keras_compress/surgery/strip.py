@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_compress import checks
 from keras_compress.surgery import shrink
 from keras_compress.layers import PrunableAttention
 from keras_compress.layers.base import CompressedLayer
@@ -50,6 +51,7 @@ def strip(model, keep_quantization=False):
     >>> type(keras_compress.strip(model).layers[0]).__name__
     'Dense'
     """
+    checks.check_type("model", model, keras.Model, "a keras.Model", "strip")
     with warnings.catch_warnings():
         # The copy goes through Keras's in-memory save/load, which warns about
         # compile and optimizer state that a stripped copy does not need.

@@ -1,10 +1,10 @@
 """`swap_layers`: put compression layers into an already built model."""
 
-import re
 import warnings
 
 import keras
 
+from keras_compress import checks
 from keras_compress.layers.base import CompressedLayer
 from keras_compress.surgery import persist, tree
 from keras_compress.surgery.replace import replace_in_parent
@@ -65,6 +65,8 @@ def swap_layers(
     >>> [type(layer).__name__ for layer in model.layers]
     ['InputLayer', 'MaskedDense', 'Dense']
     """
+    checks.check_type("model", model, keras.layers.Layer, "a built keras.Model (or layer)",
+                      "swap_layers")
     if not getattr(model, "built", False):
         raise ValueError(
             f"swap_layers: model '{getattr(model, 'name', model)}' is not built; "
@@ -205,14 +207,14 @@ def in_scope(layer, path, include=None, exclude=None):
     return exclude is None or not exclude(layer, path)
 
 
-def _as_predicate(pattern, argument):
+def _as_predicate(pattern, argument, owner="swap_layers"):
     if pattern is None or callable(pattern):
         return pattern
     if isinstance(pattern, str):
-        regex = re.compile(pattern)
+        regex = checks.compile_regex(argument, pattern, owner)
         return lambda layer, path: regex.search(path) is not None
     raise TypeError(
-        f"swap_layers: `{argument}` must be a regex string or a callable "
+        f"{owner}: `{argument}` must be a regex string or a callable "
         f"(layer, path) -> bool; received {type(pattern).__name__}."
     )
 

@@ -1,3 +1,6 @@
+import json
+
+import numpy as np
 import pytest
 
 from keras_compress.pruning import ConstantSparsity, IterativePruning, PolynomialDecay
@@ -56,5 +59,33 @@ def test_config_round_trip(schedule):
     (lambda: IterativePruning(0.0, 0.5), "step_sparsity"),
 ])
 def test_bad_arguments_are_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("make, plain", [
+    (lambda: ConstantSparsity(np.float32(0.5), begin_step=np.int64(0), end_step=np.int32(50),
+                              frequency=np.int64(10)),
+     lambda: ConstantSparsity(0.5, begin_step=0, end_step=50, frequency=10)),
+    (lambda: PolynomialDecay(np.float64(0.0), np.float32(0.75), np.int64(2), np.int64(40),
+                             power=np.int64(3), frequency=np.int16(5)),
+     lambda: PolynomialDecay(0.0, 0.75, 2, 40, power=3, frequency=5)),
+    (lambda: IterativePruning(np.float32(0.25), np.float32(0.5), np.int64(1), np.int64(7)),
+     lambda: IterativePruning(0.25, 0.5, 1, 7)),
+])
+def test_numpy_scalars_are_accepted_like_python_numbers(make, plain):
+    schedule, expected = make(), plain()
+    assert [schedule(s) for s in range(60)] == [expected(s) for s in range(60)]
+    config = schedule.get_config()
+    assert json.loads(json.dumps(config)) == pytest.approx(expected.get_config())
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: ConstantSparsity(np.float32(1.5)), r"target_sparsity.*\[0, 1\)"),
+    (lambda: ConstantSparsity(0.5, begin_step=np.float64(1.0)), "begin_step.*integer"),
+    (lambda: ConstantSparsity(True), "target_sparsity"),
+    (lambda: ConstantSparsity("0.5"), "target_sparsity"),
+])
+def test_non_numbers_and_numpy_values_out_of_range_are_still_refused(make, match):
     with pytest.raises(ValueError, match=match):
         make()

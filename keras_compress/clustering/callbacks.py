@@ -86,8 +86,8 @@ class WeightClustering(StatsCallback):
         self.start_step = None if start_step is None else int(start_step)
         self.overrides = targets.check_overrides(overrides, "WeightClustering")
         self.include_embeddings = include_embeddings
-        self.include = swap._as_predicate(include, "include", type(self).__name__)
-        self.exclude = swap._as_predicate(exclude, "exclude", type(self).__name__)
+        self.include = swap.scope_predicate(include, "include", type(self).__name__)
+        self.exclude = swap.scope_predicate(exclude, "exclude", type(self).__name__)
         self.init = init
         self.seed = seed
         #: Global step of the first batch trained clustered (None until then).

@@ -102,8 +102,8 @@ class MagnitudePruning(_ScheduledPruning):
         self.pattern = magnitude.parse_pattern(pattern)
         if self.pattern and self.pattern[0] == "n:m" and granularity == "global":
             raise ValueError("MagnitudePruning: an N:M pattern is per layer; use granularity='layer'.")
-        self.include = swap._as_predicate(include, "include", type(self).__name__)
-        self.exclude = swap._as_predicate(exclude, "exclude", type(self).__name__)
+        self.include = swap.scope_predicate(include, "include", type(self).__name__)
+        self.exclude = swap.scope_predicate(exclude, "exclude", type(self).__name__)
         self.layers = []
 
     def find_targets(self):

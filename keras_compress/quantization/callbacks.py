@@ -70,8 +70,8 @@ class QATToggle(StatsCallback):
         self.start_step, self.start_epoch, self.freeze_ranges_after = (
             None if v is None else int(v) for v in (start_step, start_epoch, freeze_ranges_after)
         )
-        self.include = swap._as_predicate(include, "include", type(self).__name__)
-        self.exclude = swap._as_predicate(exclude, "exclude", type(self).__name__)
+        self.include = swap.scope_predicate(include, "include", type(self).__name__)
+        self.exclude = swap.scope_predicate(exclude, "exclude", type(self).__name__)
         self.layers = []
         #: Global step of the first quantized batch (None until then).
         self.started_at = None

@@ -73,8 +73,8 @@ def swap_layers(
             "call it on data or build it first."
         )
     policy = _as_policy(mapping_or_policy)
-    include = _as_predicate(include, "include")
-    exclude = _as_predicate(exclude, "exclude")
+    include = scope_predicate(include, "include")
+    exclude = scope_predicate(exclude, "exclude")
     heads = {id(layer) for layer in tree.output_layers(model)}
 
     def selected(layer, path):
@@ -207,7 +207,19 @@ def in_scope(layer, path, include=None, exclude=None):
     return exclude is None or not exclude(layer, path)
 
 
-def _as_predicate(pattern, argument, owner="swap_layers"):
+def scope_predicate(pattern, argument="include", owner="swap_layers"):
+    """`pattern` (regex on the layer path, predicate, or None) as a predicate `(layer, path)`.
+
+    The one way `swap_layers` and the compression callbacks read their
+    `include` / `exclude` arguments; use it with `in_scope`.
+
+    >>> import keras
+    >>> dense_only = scope_predicate("dense", "include")
+    >>> in_scope(keras.layers.Dense(2), "model/dense", include=dense_only)
+    True
+    >>> in_scope(keras.layers.Dense(2), "model/output", include=dense_only)
+    False
+    """
     if pattern is None or callable(pattern):
         return pattern
     if isinstance(pattern, str):

@@ -7,8 +7,10 @@ import keras
 import numpy as np
 
 from keras_compress import checks
+from keras_compress.layers import MaskedDense, PrunableAttention
 from keras_compress.layers.base import CompressedLayer
-from keras_compress.surgery import tree
+from keras_compress.pruning import importance
+from keras_compress.surgery import slicing, tree
 from keras_compress.surgery.swap import swap_layers
 
 
@@ -134,12 +136,12 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
     _check_width("intermediate_dim", intermediate_dim, max_neurons, "feed-forward neurons")
     _check_width("num_heads", num_heads, max_heads, "attention heads")
 
-    neuron_scores, head_scores = _scores(
+    head_scores, neuron_scores = _scores(
         teacher, mapping, attentions, intermediates, intermediate_dim, num_heads, data, num_batches
     )
-    kept_neurons = [_top(score, intermediate_dim) for score in neuron_scores]
+    kept_neurons = [importance.top_k(score, intermediate_dim) for score in neuron_scores]
     kept_heads = [
-        _top(score, num_heads) if num_heads is not None else np.arange(score.size)
+        importance.top_k(score, num_heads) if num_heads is not None else np.arange(score.size)
         for score in head_scores
     ]
 
@@ -167,7 +169,7 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
         _copy_ffn(source, target, kept_neurons[j])
         attention = _sliced_attention(source._self_attention_layer, target._self_attention_layer,
                                       kept_heads[j])
-        if attention is not target._self_attention_layer:
+        if attention is not None:
             replacements[id(target._self_attention_layer)] = attention
     if replacements:
         swap_layers(student, lambda layer, path: (
@@ -222,35 +224,14 @@ def _check_width(argument, value, maximum, what):
         )
 
 
-def _top(score, k):
-    """Indices of the `k` highest scores, in increasing index order (ties: lower index)."""
-    order = np.argsort(-np.asarray(score, np.float64), kind="stable")
-    return np.sort(order[: int(k)])
-
-
 def _scores(teacher, mapping, attentions, intermediates, intermediate_dim, num_heads, data,
             num_batches):
-    """`(neuron scores, head scores)` per chosen teacher layer."""
+    """`(head scores, neuron scores)` per chosen teacher layer (`pruning.importance`)."""
     narrow_ffn = any(layer.units != intermediate_dim for layer in intermediates)
     narrow_heads = num_heads is not None and any(a.num_heads != num_heads for a in attentions)
-    if data is not None and (narrow_ffn or narrow_heads):
-        return _gradient_scores(teacher, mapping, data, num_batches)
-    neurons = [_kernel_norms(layer.kernel, axis=-1) for layer in intermediates]
-    # Output kernel (heads, head_dim, hidden): one norm per head.
-    heads = [_kernel_norms(a._output_dense.kernel, axis=0) for a in attentions]
-    return neurons, heads
-
-
-def _kernel_norms(kernel, axis):
-    kernel = np.moveaxis(keras.ops.convert_to_numpy(kernel), axis, 0)
-    return np.linalg.norm(kernel.reshape(kernel.shape[0], -1), axis=1)
-
-
-def _gradient_scores(teacher, mapping, data, num_batches):
-    """Gate gradients (`HeadPruning` / `NeuronPruning` scores) on a swapped copy of the teacher."""
-    from keras_compress.layers import MaskedDense, PrunableAttention
-    from keras_compress.pruning import importance
-
+    if data is None or not (narrow_ffn or narrow_heads):
+        return importance.structure_scores(teacher, heads=attentions, neurons=intermediates)
+    # Gradient scores need the gates of the compression layers: score a swapped copy.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*compile.*")
         warnings.filterwarnings("ignore", message=".*optimizer.*")
@@ -259,42 +240,35 @@ def _gradient_scores(teacher, mapping, data, num_batches):
                          keras.layers.Dense: MaskedDense}, include="transformer_layer_")
     scored.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     encoders = [scored.backbone.transformer_layers[i] for i in mapping]
-    gates = [e._feedforward_intermediate_dense.unit_mask for e in encoders]
-    gates += [e._self_attention_layer.head_mask for e in encoders]
-    scores = importance.gate_gradients(scored, data, gates, num_batches)
-    return scores[: len(encoders)], scores[len(encoders):]
+    return importance.structure_scores(
+        scored,
+        heads=[e._self_attention_layer for e in encoders],
+        neurons=[e._feedforward_intermediate_dense for e in encoders],
+        data=data,
+        num_batches=num_batches,
+    )
 
 
 def _copy_ffn(source, target, kept):
-    intermediate = source._feedforward_intermediate_dense.get_weights()
-    output = source._feedforward_output_dense.get_weights()
-    target._feedforward_intermediate_dense.set_weights(
-        [intermediate[0][:, kept]] + [bias[kept] for bias in intermediate[1:]]
+    """Copies the teacher FFN's neurons `kept` into the student's (already narrow) FFN."""
+    intermediate, output = slicing.keep_neurons(
+        source._feedforward_intermediate_dense, source._feedforward_output_dense, kept
     )
-    target._feedforward_output_dense.set_weights([output[0][kept]] + output[1:])
+    target._feedforward_intermediate_dense.set_weights(intermediate.get_weights())
+    target._feedforward_output_dense.set_weights(output.get_weights())
 
 
 def _sliced_attention(source, target, kept):
-    """`target` with the weights of `source`'s heads `kept`, or a smaller replacement."""
-    from keras_compress.layers.prunable_attention import PROJECTIONS
-
+    """Copies heads `kept` of `source` into `target`; a smaller replacement if they differ in
+    number (returned), else None."""
     if target.key_dim != source.key_dim:
         raise ValueError(
             f"make_student: teacher attention '{source.name}' has head size {source.key_dim} "
             f"but the student's has {target.key_dim}; the student must keep the teacher's "
             "hidden size and head count in its config."
         )
-    if kept.size != target.num_heads:
-        config = keras.layers.MultiHeadAttention.get_config(target)
-        config["num_heads"] = int(kept.size)
-        new = keras.layers.MultiHeadAttention.from_config(config)
-        new.build_from_config(target.get_build_config())
-        target = new
-    for name in PROJECTIONS:
-        weights = getattr(source, name).get_weights()
-        if name == "_output_dense":  # kernel (heads, head_dim, hidden); bias (hidden,)
-            weights = [weights[0][kept]] + weights[1:]
-        else:  # kernel (hidden, heads, head_dim); bias (heads, head_dim)
-            weights = [weights[0][:, kept]] + [bias[kept] for bias in weights[1:]]
-        getattr(target, name).set_weights(weights)
-    return target
+    sliced = slicing.keep_heads(source, kept)
+    if sliced.num_heads != target.num_heads:
+        return sliced
+    target.set_weights(sliced.get_weights())
+    return None

@@ -1,7 +1,6 @@
 """`PrunableAttention`: multi-head attention with a gate per head."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_compress.layers import base
@@ -25,8 +24,7 @@ class PrunableAttention(base.CompressedLayer, keras.layers.MultiHeadAttention):
 
     Example:
 
-    >>> import numpy as np
-    >>> from keras_compress.layers import PrunableAttention
+    >>>     >>> from keras_compress.layers import PrunableAttention
     >>> layer = PrunableAttention(num_heads=4, key_dim=8)
     >>> x = np.random.rand(2, 5, 32).astype("float32")
     >>> _ = layer(x, x)
@@ -85,23 +83,16 @@ class PrunableAttention(base.CompressedLayer, keras.layers.MultiHeadAttention):
             target.set_weights(source.get_weights())
         return new
 
-    def to_plain(self, remove_pruned_heads=False):
-        """A plain `MultiHeadAttention` with the head mask baked in.
+    def to_plain(self):
+        """A plain `MultiHeadAttention` with the head mask baked into the output kernel.
 
-        With `remove_pruned_heads=True` the masked heads are cut out of the
-        query, key, value and output projections (`num_heads` shrinks); the
-        output is the same, computed with less work.
+        Masked heads still run but contribute nothing; `keras_compress.strip`
+        then cuts them out of the matrices (`surgery.slicing.keep_heads`).
         """
         mask = ops.convert_to_numpy(self.head_mask)
-        kept = np.flatnonzero(mask) if remove_pruned_heads else np.arange(mask.size)
-        if kept.size == 0:
-            raise ValueError(
-                f"Layer '{self.name}': every head is pruned; a MultiHeadAttention needs at "
-                "least one head (prune with min_heads >= 1)."
-            )
-        config = base.plain_config(self, keras.layers.MultiHeadAttention)
-        config["num_heads"] = int(kept.size)
-        plain = keras.layers.MultiHeadAttention.from_config(config)
+        plain = keras.layers.MultiHeadAttention.from_config(
+            base.plain_config(self, keras.layers.MultiHeadAttention)
+        )
         base.build_like(plain, self)
         for name in PROJECTIONS:
             source = getattr(self, name)
@@ -111,10 +102,6 @@ class PrunableAttention(base.CompressedLayer, keras.layers.MultiHeadAttention):
             if name == "_output_dense":
                 # kernel: (num_heads, head_dim, ...); pruned heads contribute nothing.
                 weights[0] = weights[0] * mask.reshape((-1,) + (1,) * (weights[0].ndim - 1))
-                weights[0] = weights[0][kept]
-            else:
-                # kernel: (input, num_heads, head_dim); bias: (num_heads, head_dim).
-                weights = [weights[0][:, kept]] + [b[kept] for b in weights[1:]]
             getattr(plain, name).set_weights(weights)
         return plain
 

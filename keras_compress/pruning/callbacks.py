@@ -214,18 +214,17 @@ class NeuronPruning(_ScheduledPruning):
                       [(path, layer.unit_mask.shape[0]) for path, layer, _ in pairs])
 
     def scores(self):
-        masks = [layer.unit_mask for layer in self.layers]
         if self.importance == "taylor":
-            scores = importance.gate_gradients(self.model, self.data, masks, self.num_batches)
+            scores = importance.neuron_scores(self.model, self.layers, self.data, self.num_batches)
             return importance.replica_mean(self.model, scores)
-        return [importance.weight_norms(layer) for layer in self.layers]
+        return importance.neuron_scores(self.model, self.layers)
 
     def prune(self, sparsity):
         masks = [keras.ops.convert_to_numpy(layer.unit_mask) for layer in self.layers]
         scores = self.scores()
         if not self._all_finite(scores):
             return
-        new_masks = rank_and_mask(scores, masks, sparsity, self.granularity, self.min_neurons)
+        new_masks = importance.rank_and_mask(scores, masks, sparsity, self.granularity, self.min_neurons)
         for layer, mask in zip(self.layers, new_masks):
             layer.unit_mask.assign(mask)
             layer.apply_masks()
@@ -279,12 +278,12 @@ class HeadPruning(_ScheduledPruning):
 
     def prune(self, sparsity):
         masks = [keras.ops.convert_to_numpy(layer.head_mask) for layer in self.layers]
-        scores = importance.replica_mean(self.model, importance.gate_gradients(
-            self.model, self.data, [layer.head_mask for layer in self.layers], self.num_batches
+        scores = importance.replica_mean(self.model, importance.head_scores(
+            self.model, self.layers, self.data, self.num_batches
         ))
         if not self._all_finite(scores):
             return
-        new_masks = rank_and_mask(scores, masks, sparsity, "global", self.min_heads)
+        new_masks = importance.rank_and_mask(scores, masks, sparsity, "global", self.min_heads)
         for layer, mask in zip(self.layers, new_masks):
             layer.head_mask.assign(mask)
 
@@ -330,43 +329,3 @@ def check_minimum(owner, argument, minimum, units, sizes):
             f"{f', and {len(small) - 1} more layers' if len(small) > 1 else ''}); nothing "
             f"could be pruned. Use at most {min(s for _, s in sizes)}."
         )
-
-
-def rank_and_mask(scores, masks, sparsity, granularity, min_kept):
-    """New 0/1 masks removing the lowest scores until `sparsity` of all units is removed.
-
-    Units already removed stay removed; every mask keeps at least `min_kept`
-    units. With `granularity="global"` scores are L2-normalised per layer and
-    ranked together; with `"layer"` each mask reaches the sparsity itself.
-    """
-    masks = [np.asarray(m, np.float32).copy() for m in masks]
-    if granularity == "layer":
-        return [
-            _remove_lowest([s], [m], sparsity, min_kept)[0] for s, m in zip(scores, masks)
-        ]
-    normalised = []
-    for score in scores:
-        norm = np.linalg.norm(score)
-        normalised.append(score / norm if norm > 0 else score)
-    return _remove_lowest(normalised, masks, sparsity, min_kept)
-
-
-def _remove_lowest(scores, masks, sparsity, min_kept):
-    total = sum(m.size for m in masks)
-    to_remove = int(round(sparsity * total)) - sum(int(np.sum(m == 0)) for m in masks)
-    candidates = sorted(
-        (float(score[i]), layer, i)
-        for layer, (score, mask) in enumerate(zip(scores, masks))
-        for i in range(mask.size)
-        if mask[i] != 0
-    )
-    kept = [int(np.sum(m != 0)) for m in masks]
-    for _, layer, i in candidates:
-        if to_remove <= 0:
-            break
-        if kept[layer] <= min_kept:
-            continue
-        masks[layer][i] = 0.0
-        kept[layer] -= 1
-        to_remove -= 1
-    return masks

@@ -106,3 +106,94 @@ def weight_norms(dense):
     """L2 norm of each output unit's kernel column: a data-free neuron score."""
     kernel = keras.ops.convert_to_numpy(dense.kernel)
     return np.linalg.norm(kernel.reshape(-1, kernel.shape[-1]), axis=0)
+
+
+def head_norms(attention):
+    """L2 norm of each head's slice of the attention output kernel: a data-free head score."""
+    kernel = keras.ops.convert_to_numpy(attention._output_dense.kernel)  # (heads, head_dim, out)
+    return np.linalg.norm(kernel.reshape(kernel.shape[0], -1), axis=1)
+
+
+def structure_scores(model, heads=(), neurons=(), data=None, num_batches=8):
+    """`(head scores, neuron scores)`: one array per attention layer and per FFN layer.
+
+    The one importance interface of the package (the pruning callbacks and
+    `make_student` use it). With `data`, the scores are `|dLoss/d gate|`
+    (`gate_gradients`, one pass over `data` for all layers): `heads` must be
+    `PrunableAttention` layers and `neurons` `MaskedDense` layers of the
+    compiled `model`. Without `data`, they are weight norms (`head_norms`,
+    `weight_norms`) and any `MultiHeadAttention` / `Dense` layers do.
+
+    >>> import numpy as np, keras
+    >>> dense = keras.layers.Dense(3)
+    >>> _ = dense(np.ones((1, 2), "float32"))
+    >>> _ = dense.kernel.assign([[0.0, 3.0, 1.0], [0.0, 4.0, 0.0]])
+    >>> structure_scores(None, neurons=[dense])[1][0].tolist()
+    [0.0, 5.0, 1.0]
+    """
+    heads, neurons = list(heads), list(neurons)
+    if data is None:
+        return [head_norms(a) for a in heads], [weight_norms(d) for d in neurons]
+    gates = [a.head_mask for a in heads] + [d.unit_mask for d in neurons]
+    scores = gate_gradients(model, data, gates, num_batches)
+    return scores[: len(heads)], scores[len(heads):]
+
+
+def head_scores(model, layers, data=None, num_batches=8):
+    """Importance of each head of `layers` (see `structure_scores`)."""
+    return structure_scores(model, heads=layers, data=data, num_batches=num_batches)[0]
+
+
+def neuron_scores(model, layers, data=None, num_batches=8):
+    """Importance of each output neuron of `layers` (see `structure_scores`)."""
+    return structure_scores(model, neurons=layers, data=data, num_batches=num_batches)[1]
+
+
+def top_k(score, k):
+    """Indices of the `k` highest scores, in increasing index order (ties: lower index).
+
+    >>> top_k([0.1, 0.9, 0.5, 0.9], 2).tolist()
+    [1, 3]
+    """
+    order = np.argsort(-np.asarray(score, np.float64), kind="stable")
+    return np.sort(order[: int(k)])
+
+
+def rank_and_mask(scores, masks, sparsity, granularity, min_kept):
+    """New 0/1 masks removing the lowest scores until `sparsity` of all units is removed.
+
+    Units already removed stay removed; every mask keeps at least `min_kept`
+    units. With `granularity="global"` scores are L2-normalised per layer and
+    ranked together; with `"layer"` each mask reaches the sparsity itself.
+    """
+    masks = [np.asarray(m, np.float32).copy() for m in masks]
+    if granularity == "layer":
+        return [
+            _remove_lowest([s], [m], sparsity, min_kept)[0] for s, m in zip(scores, masks)
+        ]
+    normalised = []
+    for score in scores:
+        norm = np.linalg.norm(score)
+        normalised.append(score / norm if norm > 0 else score)
+    return _remove_lowest(normalised, masks, sparsity, min_kept)
+
+
+def _remove_lowest(scores, masks, sparsity, min_kept):
+    total = sum(m.size for m in masks)
+    to_remove = int(round(sparsity * total)) - sum(int(np.sum(m == 0)) for m in masks)
+    candidates = sorted(
+        (float(score[i]), layer, i)
+        for layer, (score, mask) in enumerate(zip(scores, masks))
+        for i in range(mask.size)
+        if mask[i] != 0
+    )
+    kept = [int(np.sum(m != 0)) for m in masks]
+    for _, layer, i in candidates:
+        if to_remove <= 0:
+            break
+        if kept[layer] <= min_kept:
+            continue
+        masks[layer][i] = 0.0
+        kept[layer] -= 1
+        to_remove -= 1
+    return masks

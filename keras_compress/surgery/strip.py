@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from keras_compress import checks
-from keras_compress.surgery import shrink
+from keras_compress.surgery import shrink, slicing
 from keras_compress.layers import PrunableAttention
 from keras_compress.layers.base import CompressedLayer
 from keras_compress.surgery import structure
@@ -121,4 +121,10 @@ def _to_plain(layer):
 
 
 def _without_pruned_heads(layer):
-    return layer.to_plain(remove_pruned_heads=True)
+    kept = np.flatnonzero(keras.ops.convert_to_numpy(layer.head_mask))
+    if kept.size == 0:
+        raise ValueError(
+            f"strip: layer '{layer.name}': every head is pruned; a "
+            "MultiHeadAttention needs at least one head (prune with min_heads >= 1)."
+        )
+    return slicing.keep_heads(layer.to_plain(), kept)

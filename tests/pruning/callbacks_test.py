@@ -7,7 +7,7 @@ import keras_compress
 from keras_compress.callbacks import HeadPruning, MagnitudePruning, NeuronPruning
 from keras_compress.layers import MaskedDense, MaskedEinsumDense, PrunableAttention
 from keras_compress.pruning import ConstantSparsity, IterativePruning, PolynomialDecay
-from keras_compress.pruning.callbacks import rank_and_mask
+from keras_compress.pruning.importance import rank_and_mask
 from keras_compress.surgery import tree
 from tests.conftest import bert_inputs
 

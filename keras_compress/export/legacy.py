@@ -36,8 +36,6 @@ def resolve(config, parity, legacy):
             raise TypeError("to_tflite() got the quantization twice (positionally and by name).")
         legacy = {"quantization": legacy.pop("quantization", config), **legacy}
         config = None
-    if legacy:
-        _warn(legacy)
     config_fields = {key: legacy[key] for key in CONFIG_KEYWORDS if key in legacy}
     parity_fields = {
         PARITY_KEYWORDS[key]: legacy[key] for key in PARITY_KEYWORDS
@@ -53,6 +51,8 @@ def resolve(config, parity, legacy):
             f"to_tflite(): pass either parity=Parity(...) or the old keywords "
             f"{sorted(k for k in legacy if k in PARITY_KEYWORDS)}, not both."
         )
+    if legacy:
+        _warn(legacy)
     if config is None:
         config = ExportConfig(**config_fields)
     if parity is None and isinstance(config, ExportConfig):

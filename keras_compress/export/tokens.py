@@ -168,14 +168,14 @@ def as_packed(data, tokenizer, length, argument):
             f"padding_mask arrays; received {type(data).__name__}."
         )
     texts = check_texts(data, argument)
+    if not texts:
+        raise ValueError(f"`{argument}` has no texts.")
     if tokenizer is None:
         raise ValueError(
             f"`{argument}` is text, but the model has no preprocessor to tokenize it. "
             "Pass packed inputs (a dict of token_ids, segment_ids, padding_mask arrays) "
             "or a model with a keras-hub preprocessor."
         )
-    if not texts:
-        raise ValueError(f"`{argument}` has no texts.")
     return pack_texts(tokenizer, texts, length)
 
 

@@ -2,7 +2,8 @@
 
 import warnings
 
-from keras_compress.export import checks, legacy as legacy_arguments
+from keras_compress.export import checks
+from keras_compress.export import legacy as legacy_arguments
 from keras_compress.export.convert import convert
 from keras_compress.export.prepare import prepare
 from keras_compress.export.report import ExportReport

@@ -1,7 +1,6 @@
 """to_tflite never destroys a file, checks every argument first, and checks parity at the
 model's own length (issue 14.1, 14.2, 14.5, 14.6)."""
 
-import json
 import warnings
 
 import keras

@@ -223,3 +223,21 @@ def test_a_trained_functional_model_exports_without_a_compile_warning(tmp_path):
                   parity=Parity(data=data, atol=None, min_agreement=0.5), **QUIET)
     assert not [w for w in caught if "compile" in str(w.message)], [
         str(w.message) for w in caught if "compile" in str(w.message)]
+
+
+def test_the_runner_does_not_import_the_exporter(bert_classifier, tmp_path):
+    import ast
+    import pathlib
+
+    import keras_compress.export.runner as runner
+
+    tree = ast.parse(pathlib.Path(runner.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for a in node.names}
+    assert not {name for name in imported if name and name.endswith(".tflite")}, imported
+    # The old entry point remains, deprecated, for one release.
+    with pytest.warns(DeprecationWarning, match="use keras_compress.export.export_classifier"):
+        classifier = TFLiteClassifier.from_model(bert_classifier, tmp_path / "m.tflite", config=CONFIG,
+                                                 **QUIET)
+    assert classifier.sequence_lengths == (8,)

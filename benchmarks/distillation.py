@@ -280,7 +280,7 @@ def measure(name, model, args, data, out, label_names, quantization="dynamic", e
     """Keras test scores, stripped parameters, TFLite export; a dict."""
     import keras_compress
     from keras_compress.evaluation import evaluate
-    from keras_compress.export import to_tflite
+    from keras_compress.export import ExportConfig, Parity, to_tflite
 
     started = time.time()
     result = {}
@@ -297,9 +297,9 @@ def measure(name, model, args, data, out, label_names, quantization="dynamic", e
     )
     del stripped
     path = out / f"{name}.tflite"
-    report = to_tflite(model, path, quantization, sequence_lengths=args.buckets,
-                       parity_data=data["valid"][0], label_names=label_names, atol=None,
-                       min_agreement=None, latency_runs=0, verbose=False)
+    report = to_tflite(model, path, ExportConfig(quantization, sequence_lengths=args.buckets),
+                       parity=Parity(data["valid"][0], atol=None, min_agreement=None),
+                       label_names=label_names, verbose=False)
     result["tflite"] = {"path": str(path), "quantization": report.quantization,
                         "size_bytes": report.size_bytes, "parity_valid": report.parity}
     result["measure_seconds"] = round(time.time() - started, 1)

@@ -269,23 +269,21 @@ def keras_call(model, length):
 def minilm_variants(args, model, compressed, control_path, names, bucket_lengths, encode,
                     inputs, out):
     """`({name: fn(packed at 64) -> logits}, {name: ExportReport}, peer info)`."""
-    from keras_compress.export import TFLiteClassifier, to_tflite
+    from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
 
-    valid_texts = encode["valid"][0]
+    parity = Parity.for_quantization("dynamic", data=encode["valid"][0])
     log("exporting TFLite")
+
+    def export(exported, path, lengths):
+        return to_tflite(exported, path, ExportConfig("dynamic", sequence_lengths=lengths),
+                         parity=parity, label_names=names, verbose=False)
+
     exports = {
-        "tflite_dynamic_64": to_tflite(model, out / "dynamic_64.tflite", "dynamic",
-                                       sequence_lengths=(64,), parity_data=valid_texts,
-                                       label_names=names, latency_runs=0, verbose=False),
-        "tflite_compressed": to_tflite(compressed, out / "compressed.tflite", "dynamic",
-                                       sequence_lengths=bucket_lengths, parity_data=valid_texts,
-                                       label_names=names, latency_runs=0, verbose=False),
+        "tflite_dynamic_64": export(model, out / "dynamic_64.tflite", (64,)),
+        "tflite_compressed": export(compressed, out / "compressed.tflite", bucket_lengths),
     }
     if compressed is not model:  # buckets without pruning, to separate the two effects
-        exports["tflite_buckets"] = to_tflite(model, out / "buckets.tflite", "dynamic",
-                                              sequence_lengths=bucket_lengths,
-                                              parity_data=valid_texts, label_names=names,
-                                              latency_runs=0, verbose=False)
+        exports["tflite_buckets"] = export(model, out / "buckets.tflite", bucket_lengths)
     for name, report in exports.items():
         log(f"{name}: {report.size_bytes / 1e6:.1f} MB, parity on valid: max abs diff "
             f"{report.parity['max_abs_diff']:.3g}, label agreement "
@@ -434,7 +432,7 @@ def bert_base(args, structure, num_classes, real_lengths, out):
     """Random BERT-base, uncompressed vs `structure`, static length 64, interleaved."""
     from _latency_peers import bert_base_pair
 
-    from keras_compress.export import TFLiteClassifier, to_tflite
+    from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
 
     log(f"BERT-base: building, structure (heads, neurons kept) per MiniLM layer {structure}")
     plain, masked, kept = bert_base_pair(structure, num_classes)
@@ -450,9 +448,9 @@ def bert_base(args, structure, num_classes, real_lengths, out):
     exports = {}
     for name, model in (("tflite_dynamic_64", plain), ("tflite_compressed_64", masked)):
         log(f"BERT-base: exporting {name}")
-        exports[name] = to_tflite(model, out / f"bert_base_{name}.tflite", "dynamic",
-                                  sequence_lengths=(64,), atol=None, min_agreement=None,
-                                  latency_runs=0, verbose=False)
+        exports[name] = to_tflite(model, out / f"bert_base_{name}.tflite",
+                                  ExportConfig("dynamic", sequence_lengths=(64,)),
+                                  parity=Parity(atol=None, min_agreement=None), verbose=False)
     result = {"messages": count, "rounds": args.rounds, "kept_per_layer": kept,
               "params_uncompressed": int(plain.count_params()),
               "params_compressed": exports["tflite_compressed_64"].params, "variants": {}}
@@ -573,8 +571,8 @@ def prune(model, train, heads, neurons, lr, seed):
 def compare_modes(model, encode, out):
     """Each quantization mode of the uncompressed model, buckets (16, 64), batch 1 (and
     dynamic with any batch size): parity with Keras on Sara valid (no tolerance) and the
-    export report's latency (median of 30 runs, batch 1)."""
-    from keras_compress.export import to_tflite
+    median of 30 runs per bucket at 1 and 2 threads (batch as exported; `bucket_latency`)."""
+    from keras_compress.export import ExportConfig, Parity, to_tflite
 
     rng = np.random.default_rng(0)
     train_texts = encode["train"][0]
@@ -584,17 +582,49 @@ def compare_modes(model, encode, out):
                              ("int8", 1)):
         started = time.time()
         name = (mode or "float32") + ("" if batch_size else ", any batch size")
-        report = to_tflite(model, out / f"mode_{mode or 'float32'}_{batch_size}.tflite", mode,
-                           calibration if mode == "int8" else None, sequence_lengths=(16, 64),
-                           batch_size=batch_size, parity_data=encode["valid"][0], atol=None,
-                           min_agreement=None, latency_runs=30, verbose=False)
+        path = out / f"mode_{mode or 'float32'}_{batch_size}.tflite"
+        config = ExportConfig(mode, sequence_lengths=(16, 64), batch_size=batch_size,
+                              representative_data=calibration if mode == "int8" else None)
+        report = to_tflite(model, path, config, verbose=False,
+                           parity=Parity(encode["valid"][0], atol=None, min_agreement=None))
         modes[name] = {
             "seconds": round(time.time() - started, 1), "size_mb": report.size_bytes / 1e6,
             "max_abs_diff": report.parity["max_abs_diff"],
             "label_agreement_valid": report.parity["label_agreement"],
-            "float_ops": report.float_ops, "latency_ms": report.latency_ms,
+            "float_ops": report.float_ops, "latency_ms": bucket_latency(path, runs=30),
         }
     return modes
+
+
+def bucket_latency(path, runs=30, threads=(1, 2), warmup=5):
+    """Median ms per call, `{threads: {bucket: ms}}`, of each bucket's signature of the
+    export at `path` on an all-real-token input of its static shape (model only)."""
+    import statistics
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_compress.export.metadata import read_metadata
+
+    metadata = read_metadata(path)
+    batch = metadata["batch_size"] or 1
+    latency = {}
+    for count in threads:
+        interpreter = Interpreter(model_path=str(path), num_threads=count)
+        per_bucket = {}
+        for length, key in metadata["signatures"].items():
+            runner = interpreter.get_signature_runner(key)
+            feeds = {name: np.ones((batch, int(length)), detail["dtype"])
+                     for name, detail in runner.get_input_details().items()}
+            for _ in range(warmup):
+                runner(**feeds)
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                runner(**feeds)
+                times.append(time.perf_counter() - start)
+            per_bucket[str(length)] = 1e3 * statistics.median(times)
+        latency[str(count)] = per_bucket
+    return latency
 
 
 # ---------------------------------------------------------------------------- tables

@@ -246,7 +246,7 @@ def run_config(name, args, base_path, data, out, label_names):
     import keras_compress
     from keras_compress.callbacks import HeadPruning, MagnitudePruning, NeuronPruning
     from keras_compress.evaluation import evaluate
-    from keras_compress.export import to_tflite
+    from keras_compress.export import ExportConfig, Parity, to_tflite
     from keras_compress.layers import MaskedDense, MaskedEinsumDense, PrunableAttention
 
     spec = CONFIGS[name]
@@ -296,9 +296,9 @@ def run_config(name, args, base_path, data, out, label_names):
     neurons = [int(layer._feedforward_intermediate_dense.units) for layer in transformer]
     weights = stripped.get_weights()
     tflite_path = out / f"{name}.tflite"
-    report = to_tflite(stripped, tflite_path, None, sequence_lengths=args.buckets,
-                       parity_data=data["valid"][0][:128], label_names=label_names, atol=None,
-                       min_agreement=None, latency_runs=0, verbose=False)
+    report = to_tflite(stripped, tflite_path, ExportConfig(sequence_lengths=args.buckets),
+                       parity=Parity(data["valid"][0][:128], atol=None, min_agreement=None),
+                       label_names=label_names, verbose=False)
     result = {
         "spec": spec,
         "recovery_steps": total_steps,

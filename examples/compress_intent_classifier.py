@@ -281,23 +281,19 @@ def prune(model, data, args):
 
 def export(model, path, data, intents, args):
     """`to_tflite` with the run's quantization and buckets; one-line error on a failure."""
-    from keras_compress.export import ParityError, to_tflite
+    from keras_compress.export import ExportConfig, Parity, ParityError, to_tflite
 
-    parity = data["valid"][0] or data["test"][0]
-    calibration = data["train"][0][:200] if args.quantization == "int8" else None
-    try:
-        return to_tflite(
-            model,
-            path,
-            quantization=None if args.quantization == "float32" else args.quantization,
-            representative_data=calibration,
-            sequence_lengths=args.buckets,
-            label_names=intents,
-            parity_data=parity,
-            min_agreement=None if args.tiny else "default",
-            latency_runs=0,  # timed below, message by message
-            verbose=False,
-        )
+    quantization = None if args.quantization == "float32" else args.quantization
+    config = ExportConfig(
+        quantization,
+        sequence_lengths=args.buckets,
+        representative_data=data["train"][0][:200] if quantization == "int8" else None,
+    )
+    parity = Parity.for_quantization(quantization, data=data["valid"][0] or data["test"][0])
+    if args.tiny:  # a few steps of training: labels of close classes may flip
+        parity = Parity(parity.data, parity.atol, min_agreement=None)
+    try:  # latency is timed below, message by message
+        return to_tflite(model, path, config, label_names=intents, parity=parity, verbose=False)
     except (ParityError, ValueError) as error:
         fail(f"exporting {path}: {error}")
 

@@ -532,6 +532,9 @@ def _export(args):
     except Exception as error:
         raise CLIError(_with_flag_names(_describe(error))) from error
     print(report.table())
+    if args.latency_runs:
+        print("note: --latency-runs is ignored: to_tflite no longer times the model; "
+              "time the file with `keras-compress bench`")
     written = [str(out), f"{out}.json"]
     tokenizer = None
     if _tokenizer_dir(out).is_dir():  # to_tflite saves the preprocessor's tokenizer
@@ -547,16 +550,19 @@ def _export(args):
 
 
 def _to_tflite(to_tflite, model, out, quantization, args, representative, labels, parity):
+    from keras_compress.export import ExportConfig, Parity
+
+    config = ExportConfig(quantization, sequence_lengths=args.lengths,
+                          representative_data=representative)
+    default = Parity.for_quantization(quantization)
     return to_tflite(
-        model, out, quantization,
-        representative_data=representative,
-        sequence_lengths=args.lengths,
+        model, out, config,
         label_names=labels,
-        parity_data=parity,
-        atol=args.atol,
-        min_agreement=args.min_agreement,
-        latency_runs=args.latency_runs,
-        threads=args.threads,
+        parity=Parity(
+            parity,
+            default.atol if args.atol == "default" else args.atol,
+            default.min_agreement if args.min_agreement == "default" else args.min_agreement,
+        ),
         verbose=False,
     )
 

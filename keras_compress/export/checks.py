@@ -86,6 +86,16 @@ def resolve_lengths(model, sequence_lengths, input_dtypes):
     return lengths
 
 
+def own_length(model, input_dtypes):
+    """The length the model trained at and serves at: its static input length, else its
+    preprocessor's `sequence_length`; `None` when it has neither."""
+    static = {model.input[name].shape[1] for name in input_dtypes} - {None}
+    if static:
+        return int(max(static))
+    length = getattr(getattr(model, "preprocessor", None), "sequence_length", None)
+    return int(length) if length else None
+
+
 def check_label_names(label_names, num_classes):
     """`label_names` as a list of `num_classes` strings (or `None`)."""
     if label_names is None:

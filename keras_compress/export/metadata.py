@@ -26,14 +26,30 @@ def metadata_path(path):
     return path.with_name(path.name + ".json")
 
 
+def metadata_text(metadata):
+    """The metadata file's text for `metadata` (format and version added)."""
+    return json.dumps({"format": FORMAT, "version": VERSION, **metadata}, indent=2) + "\n"
+
+
 def write_metadata(path, metadata):
     """Writes `metadata` beside the `.tflite` at `path`."""
-    text = json.dumps({"format": FORMAT, "version": VERSION, **metadata}, indent=2)
-    metadata_path(path).write_text(text + "\n", encoding="utf-8")
+    metadata_path(path).write_text(metadata_text(metadata), encoding="utf-8")
+
+
+def is_export_metadata(meta_file):
+    """Whether `meta_file` is metadata that `to_tflite` wrote (safe to replace)."""
+    try:
+        return json.loads(pathlib.Path(meta_file).read_text("utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def read_metadata(path):
-    """Reads the metadata beside the `.tflite` at `path`; clear errors if absent."""
+    """Reads the metadata beside the `.tflite` at `path`; clear errors if absent or corrupt.
+
+    A file that is not JSON raises `json.JSONDecodeError` (a `ValueError`)
+    whose message names the file.
+    """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"TFLite model not found: {path}")
@@ -43,10 +59,19 @@ def read_metadata(path):
             f"{meta_file} not found: TFLiteClassifier reads the bucket lengths and label "
             "names that keras_compress.export.to_tflite writes beside the .tflite."
         )
-    metadata = json.loads(meta_file.read_text(encoding="utf-8"))
-    if metadata.get("format") != FORMAT or metadata.get("version") != VERSION:
-        raise ValueError(
-            f"{meta_file} is not {FORMAT} metadata version {VERSION} "
-            f"(format={metadata.get('format')!r}, version={metadata.get('version')!r})."
-        )
+    try:
+        metadata = json.loads(meta_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{meta_file} is not a text file ({error}); export again.") from None
+    except json.JSONDecodeError as error:
+        raise json.JSONDecodeError(
+            f"{meta_file} is not valid JSON; export again to rewrite it ({error.msg})",
+            error.doc, error.pos,
+        ) from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT or (
+        metadata.get("version") != VERSION
+    ):
+        found = metadata if not isinstance(metadata, dict) else {
+            key: metadata.get(key) for key in ("format", "version")}
+        raise ValueError(f"{meta_file} is not {FORMAT} metadata version {VERSION} ({found!r}).")
     return metadata

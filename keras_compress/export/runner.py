@@ -38,13 +38,13 @@ class TFLiteClassifier:
     Example:
 
     >>> import tempfile, pathlib, keras_hub
-    >>> from keras_compress.export import to_tflite, TFLiteClassifier
+    >>> from keras_compress.export import ExportConfig, TFLiteClassifier, to_tflite
     >>> backbone = keras_hub.models.BertBackbone(vocabulary_size=50, num_layers=1,
     ...     num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
     >>> model = keras_hub.models.BertTextClassifier(backbone, 2, preprocessor=None)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.tflite"
-    >>> _ = to_tflite(model, path, sequence_lengths=(8, 16), label_names=["no", "yes"],
-    ...               latency_runs=0, verbose=False)
+    >>> config = ExportConfig(sequence_lengths=(8, 16))
+    >>> _ = to_tflite(model, path, config, label_names=["no", "yes"], verbose=False)
     >>> classifier = TFLiteClassifier(path)
     >>> classifier.bucket_for(5), classifier.bucket_for(9)
     (8, 16)
@@ -63,15 +63,6 @@ class TFLiteClassifier:
                 tokenizer = tokens.load_tokenizer(saved)
         self._setup(Interpreter(model_path=str(path), num_threads=num_threads), metadata,
                     tokenizer)
-
-    @classmethod
-    def from_model(cls, model, path, num_threads=None, **export_kwargs):
-        """Exports `model` with `to_tflite(model, path, **export_kwargs)` and runs it
-        with the model's own preprocessor."""
-        from keras_compress.export.tflite import to_tflite
-
-        to_tflite(model, path, **export_kwargs)
-        return cls(path, getattr(model, "preprocessor", None), num_threads)
 
     @classmethod
     def _from_content(cls, content, metadata, tokenizer=None):

@@ -135,8 +135,9 @@ def as_packed(data, tokenizer, length, argument):
         missing = {"token_ids", "padding_mask"} - set(data)
         if missing:
             raise ValueError(
-                f"`{argument}` as a dict needs the keys token_ids and padding_mask; "
-                f"missing {sorted(missing)}."
+                f"`{argument}` as a dict needs the keys token_ids and padding_mask (packed "
+                f"arrays); missing {sorted(missing)} (received keys {sorted(map(str, data))}). "
+                "For text, pass a list of strings."
             )
         arrays = {name: np.asarray(value) for name, value in data.items()}
         for name, value in arrays.items():
@@ -146,10 +147,29 @@ def as_packed(data, tokenizer, length, argument):
                     f"`{argument}['{name}']` must be a (samples, sequence) integer array; "
                     f"received shape {value.shape}, dtype {value.dtype}."
                 )
+        shapes = {name: value.shape for name, value in arrays.items()}
+        if len(set(shapes.values())) != 1:
+            raise ValueError(
+                f"`{argument}`: the packed arrays must have one shape; received {shapes}."
+            )
+        if not len(arrays["token_ids"]):
+            raise ValueError(f"`{argument}` has no samples.")
         if "segment_ids" not in arrays:
             arrays["segment_ids"] = np.zeros_like(arrays["token_ids"])
         return buckets.repack(arrays, length)
+    if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], str):
+        raise TypeError(
+            f"`{argument}` must be texts (a list of strings) or a dict of packed arrays; "
+            "received a pair, e.g. (texts, labels): pass the texts only."
+        )
+    if not isinstance(data, (str, list, tuple, np.ndarray)):
+        raise TypeError(
+            f"`{argument}` must be texts (a list of strings) or a dict of packed token_ids / "
+            f"padding_mask arrays; received {type(data).__name__}."
+        )
     texts = check_texts(data, argument)
+    if not texts:
+        raise ValueError(f"`{argument}` has no texts.")
     if tokenizer is None:
         raise ValueError(
             f"`{argument}` is text, but the model has no preprocessor to tokenize it. "

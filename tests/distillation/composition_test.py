@@ -16,7 +16,7 @@ from keras_compress.distillation import (
     make_student,
     pack_targets,
 )
-from keras_compress.export import to_tflite
+from keras_compress.export import ExportConfig, Parity, to_tflite
 from keras_compress.layers import (
     MaskedDense,
     PrunableAttention,
@@ -28,7 +28,7 @@ from keras_compress.pruning import ConstantSparsity
 from keras_compress.surgery import tree
 from tests.conftest import bert_inputs, small_bert_classifier
 
-QUIET = {"latency_runs": 0, "verbose": False}
+QUIET = {"verbose": False}
 
 
 def teacher_4_layers():
@@ -66,7 +66,8 @@ def test_distiller_with_neuron_pruning_of_the_student_then_strip_and_tflite(tmp_
     assert [e._feedforward_intermediate_dense.units for e in small.backbone.transformer_layers] == [
         16, 16]
     np.testing.assert_allclose(small(x, training=False), student(x, training=False), atol=1e-5)
-    report = to_tflite(student, tmp_path / "student.tflite", sequence_lengths=(8,), **QUIET)
+    report = to_tflite(student, tmp_path / "student.tflite", ExportConfig(sequence_lengths=(8,)),
+                       **QUIET)
     assert report.parity["max_abs_diff"] <= 1e-4
 
 
@@ -95,8 +96,9 @@ def test_cached_logits_with_qat_toggle_and_int8_export(tmp_path):
     history = student.fit(x, y, batch_size=8, epochs=2, callbacks=[toggle], verbose=0)
     assert history.history["quantized"] == [0.0, 1.0] and toggle.started_at == 2
     with pytest.warns(UserWarning, match="ops left in float32"):
-        report = to_tflite(student, tmp_path / "student.tflite", "int8", sequence_lengths=(8,),
-                           parity_data=x, **QUIET)
+        report = to_tflite(student, tmp_path / "student.tflite",
+                           ExportConfig("int8", sequence_lengths=(8,)),
+                           parity=Parity.for_quantization("int8", data=x), **QUIET)
     assert report.quantization == "int8"
 
 
@@ -117,5 +119,6 @@ def test_head_and_neuron_pruning_of_a_student_on_cached_logits(tmp_path):
     history = student.fit(x, y, batch_size=4, epochs=1, callbacks=callbacks, verbose=0)
     assert history.history["heads_kept"] == [4] and history.history["neurons_kept"] == [32]
     assert 0 <= history.history["accuracy"][0] <= 1
-    report = to_tflite(student, tmp_path / "student.tflite", sequence_lengths=(8,), **QUIET)
+    report = to_tflite(student, tmp_path / "student.tflite", ExportConfig(sequence_lengths=(8,)),
+                       **QUIET)
     assert report.parity["max_abs_diff"] <= 1e-4

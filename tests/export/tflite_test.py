@@ -10,7 +10,16 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 import keras_compress
-from keras_compress.export import ParityError, TFLiteClassifier, graph, to_tflite, tokens
+from keras_compress.export import (
+    ExportConfig,
+    Parity,
+    ParityError,
+    TFLiteClassifier,
+    export_classifier,
+    graph,
+    to_tflite,
+    tokens,
+)
 from keras_compress.layers import (
     MaskedDense,
     MaskedEinsumDense,
@@ -22,7 +31,7 @@ from keras_compress.quantization import qat_ranges
 from keras_compress.surgery import tree
 from tests.conftest import bert_inputs, small_bert_classifier
 
-QUIET = {"latency_runs": 0, "verbose": False}
+QUIET = {"verbose": False}
 WORDS = ["hello", "hi", "bye", "book", "a", "table", "for", "two", "what", "is", "rasa", "x"]
 
 
@@ -49,8 +58,8 @@ def keras_outputs(model, inputs):
 @pytest.mark.parametrize("batch_size", [1, None])
 def test_float_export_equals_keras(bert_classifier, tmp_path, batch_size):
     path = tmp_path / "model.tflite"
-    report = to_tflite(bert_classifier, path, sequence_lengths=(8, 16), batch_size=batch_size,
-                       **QUIET)
+    report = to_tflite(bert_classifier, path,
+                       ExportConfig(sequence_lengths=(8, 16), batch_size=batch_size), **QUIET)
     assert report.parity["max_abs_diff"] <= 1e-4
     classifier = TFLiteClassifier(path)
     for length in (8, 16):  # rows of every bucket, one of them padded
@@ -89,7 +98,7 @@ def test_pruned_heads_and_neurons_give_smaller_tflite_tensors(bert_classifier, t
         kept_neurons.append(int(unit_mask.sum()))
     assert all(0 < kept < 32 for kept in kept_neurons)
     path = tmp_path / "model.tflite"
-    to_tflite(bert_classifier, path, sequence_lengths=(16,), **QUIET)
+    to_tflite(bert_classifier, path, ExportConfig(sequence_lengths=(16,)), **QUIET)
     x = bert_inputs(batch=2, length=16)
     np.testing.assert_allclose(TFLiteClassifier(path).outputs(x),
                                keras_outputs(bert_classifier, x), atol=1e-4)
@@ -105,8 +114,8 @@ def test_text_runner_matches_keras_predict(tmp_path):
     model = text_classifier()
     texts = ["hello", "book a table for two", "what is rasa " * 8, "x"]
     expected = keras.ops.softmax(model.predict(texts, verbose=0)).numpy()
-    classifier = TFLiteClassifier.from_model(
-        model, tmp_path / "model.tflite", sequence_lengths=(4, 8, 16),
+    classifier = export_classifier(
+        model, tmp_path / "model.tflite", ExportConfig(sequence_lengths=(4, 8, 16)),
         label_names=["greet", "book", "ask"], **QUIET)
     prediction = classifier.predict(texts)
     np.testing.assert_allclose(prediction.probabilities, expected, atol=1e-5)
@@ -126,7 +135,7 @@ def test_text_runner_matches_keras_predict(tmp_path):
 
 def test_bucket_choice(bert_classifier, tmp_path, monkeypatch):
     path = tmp_path / "model.tflite"
-    to_tflite(bert_classifier, path, sequence_lengths=(16, 4, 8), **QUIET)
+    to_tflite(bert_classifier, path, ExportConfig(sequence_lengths=(16, 4, 8)), **QUIET)
     classifier = TFLiteClassifier(path)
     assert classifier.sequence_lengths == (4, 8, 16)
     assert [classifier.bucket_for(n) for n in (1, 4, 5, 8, 9, 16, 40)] == [4, 4, 8, 8, 16, 16, 16]
@@ -145,7 +154,7 @@ def test_bucket_choice(bert_classifier, tmp_path, monkeypatch):
 
 def test_static_batch_pads_chunks(bert_classifier, tmp_path):
     path = tmp_path / "model.tflite"
-    to_tflite(bert_classifier, path, sequence_lengths=(8,), batch_size=3, **QUIET)
+    to_tflite(bert_classifier, path, ExportConfig(sequence_lengths=(8,), batch_size=3), **QUIET)
     x = bert_inputs(batch=5, length=8)
     np.testing.assert_allclose(TFLiteClassifier(path).outputs(x),
                                keras_outputs(bert_classifier, x), atol=1e-4)
@@ -158,9 +167,11 @@ def test_quantized_exports_are_smaller_and_lower_precision(bert_classifier, tmp_
         files[mode] = tmp_path / f"{mode}.tflite"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            report = to_tflite(bert_classifier, files[mode], mode,
-                               data if mode == "int8" else None,
-                               sequence_lengths=(16,), min_agreement=None, **QUIET)
+            config = ExportConfig(mode, sequence_lengths=(16,),
+                                  representative_data=data if mode == "int8" else None)
+            report = to_tflite(bert_classifier, files[mode], config,
+                               parity=Parity.for_quantization(mode) if mode is None
+                               else Parity(atol=None, min_agreement=None), **QUIET)
         float_warnings = [w for w in caught if "ops left in float32" in str(w.message)]
         assert len(float_warnings) == (mode == "int8")
         sizes[mode] = report.size_bytes
@@ -173,8 +184,9 @@ def test_quantized_exports_are_smaller_and_lower_precision(bert_classifier, tmp_
     assert kept["NEG"]["layers"] == ["embeddings_layer_norm", "feedforward_layer_norm",
                                      "self_attention_layer_norm"]
     with pytest.raises(ValueError, match="could not be quantized .*NEG x5"):
-        to_tflite(bert_classifier, tmp_path / "strict.tflite", "int8", data,
-                  sequence_lengths=(16,), allow_float_ops=False, **QUIET)
+        to_tflite(bert_classifier, tmp_path / "strict.tflite",
+                  ExportConfig("int8", sequence_lengths=(16,), representative_data=data,
+                               allow_float_ops=False), **QUIET)
     weights = Interpreter(model_path=str(files["dynamic"])).get_tensor_details()
     assert any(d["dtype"] == np.int8 for d in weights)
 
@@ -183,8 +195,10 @@ def test_int8_with_int_io_dequantizes_outputs(bert_classifier, tmp_path):
     path = tmp_path / "model.tflite"
     data = bert_inputs(batch=16, length=8, seed=1)
     with pytest.warns(UserWarning, match="ops left in float32 .*: NEG x5"):
-        report = to_tflite(bert_classifier, path, "int8", data, sequence_lengths=(8,),
-                           io_type="int8", min_agreement=None, **QUIET)
+        report = to_tflite(bert_classifier, path,
+                           ExportConfig("int8", sequence_lengths=(8,), io_type="int8",
+                                        representative_data=data),
+                           parity=Parity(atol=None, min_agreement=None), **QUIET)
     classifier = TFLiteClassifier(path)
     runner = classifier.interpreter.get_signature_runner("seq_8")
     assert runner.get_output_details()["outputs"]["dtype"] == np.int8
@@ -197,48 +211,52 @@ def test_int8_with_int_io_dequantizes_outputs(bert_classifier, tmp_path):
 def test_parity_failure_raises_and_writes_nothing(bert_classifier, tmp_path):
     path = tmp_path / "model.tflite"
     with pytest.raises(ParityError, match="max abs diff .* > atol 0"):
-        to_tflite(bert_classifier, path, "dynamic", sequence_lengths=(8,), atol=0.0, **QUIET)
+        to_tflite(bert_classifier, path, ExportConfig("dynamic", sequence_lengths=(8,)),
+                  parity=Parity(atol=0.0), **QUIET)
     assert not path.exists() and not path.with_name("model.tflite.json").exists()
 
 
 def test_report_json_and_table(bert_classifier, tmp_path, capsys):
     path = tmp_path / "model.tflite"
-    report = to_tflite(bert_classifier, path, "dynamic", sequence_lengths=(8, 16),
-                       latency_runs=3)
+    report = to_tflite(bert_classifier, path, ExportConfig("dynamic", sequence_lengths=(8, 16)))
     printed = capsys.readouterr().out
-    assert "latency, median of 3 runs" in printed and "2 threads (ms)" in printed
+    assert "quantization dynamic, buckets (8, 16)" in printed and "parity on 16 samples" in printed
     stored = json.loads(path.with_name("model.tflite.json").read_text())["report"]
     assert stored == json.loads(report.to_json())
-    assert set(stored["latency_ms"]) == {"1", "2"}
-    assert set(stored["latency_ms"]["2"]) == {"8", "16"}
-    assert all(ms > 0 for ms in stored["latency_ms"]["1"].values())
+    assert "latency_ms" not in stored  # timing is keras_compress.bench's job
+    assert stored["parity"]["reference_length"] == 16
     assert stored["params"] == bert_classifier.count_params()
     assert stored["size_bytes"] == path.stat().st_size
 
 
 def test_argument_errors(bert_classifier, tmp_path):
     path = tmp_path / "model.tflite"
+
+    def export(**config):
+        to_tflite(bert_classifier, path, ExportConfig(**config), **QUIET)
+
     with pytest.raises(ValueError, match="`quantization` must be one of"):
-        to_tflite(bert_classifier, path, "int4", sequence_lengths=(8,), **QUIET)
+        export(quantization="int4", sequence_lengths=(8,))
     with pytest.raises(ValueError, match="`io_type='int8'` needs `quantization='int8'`"):
-        to_tflite(bert_classifier, path, "dynamic", sequence_lengths=(8,), io_type="int8", **QUIET)
+        export(quantization="dynamic", sequence_lengths=(8,), io_type="int8")
     with pytest.raises(ValueError, match="needs int8 ranges: pass `representative_data`"):
-        to_tflite(bert_classifier, path, "int8", sequence_lengths=(8,), **QUIET)
+        export(quantization="int8", sequence_lengths=(8,))
     with pytest.raises(ValueError, match="exceeds the model's maximum sequence length 16"):
-        to_tflite(bert_classifier, path, sequence_lengths=(8, 32), **QUIET)
+        export(sequence_lengths=(8, 32))
     with pytest.raises(ValueError, match="`sequence_lengths` is required"):
-        to_tflite(bert_classifier, path, **QUIET)
+        export()
     with pytest.raises(ValueError, match="`label_names` has 2 names; the model has 3"):
-        to_tflite(bert_classifier, path, sequence_lengths=(8,), label_names=["a", "b"], **QUIET)
+        to_tflite(bert_classifier, path, ExportConfig(sequence_lengths=(8,)),
+                  label_names=["a", "b"], **QUIET)
     with pytest.raises(ValueError, match="is text, but the model has no preprocessor"):
-        to_tflite(bert_classifier, path, "int8", ["hello"], sequence_lengths=(8,), **QUIET)
+        export(quantization="int8", representative_data=["hello"], sequence_lengths=(8,))
     assert not path.exists()
 
 
 def test_unsupported_model_input_is_named(tmp_path):
     model = keras.Sequential([keras.Input((8,), name="features"), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="dict of \\(batch, sequence\\) integer inputs"):
-        to_tflite(model, tmp_path / "m.tflite", sequence_lengths=(8,), **QUIET)
+        to_tflite(model, tmp_path / "m.tflite", ExportConfig(sequence_lengths=(8,)), **QUIET)
 
 
 def _qat_classifier(model, granularity="per_tensor"):
@@ -260,8 +278,9 @@ def test_int8_from_qat_ranges_needs_no_representative_data(bert_classifier, tmp_
     model = _qat_classifier(bert_classifier)
     path = tmp_path / "m.tflite"
     with pytest.warns(UserWarning, match="ops left in float32"):
-        report = to_tflite(model, path, "int8", sequence_lengths=(8,), parity_data=bert_inputs(
-            batch=16, seed=5), **QUIET)
+        report = to_tflite(model, path, ExportConfig("int8", sequence_lengths=(8,)),
+                           parity=Parity.for_quantization("int8", data=bert_inputs(16, seed=5)),
+                           **QUIET)
     assert report.quantization == "int8"
     assert report.parity["label_agreement"] >= 0.8
     from ai_edge_litert.interpreter import Interpreter
@@ -283,12 +302,14 @@ def test_int8_from_qat_ranges_needs_no_representative_data(bert_classifier, tmp_
 def test_int8_from_qat_ranges_refuses_what_it_cannot_do(bert_classifier, tmp_path):
     path = tmp_path / "m.tflite"
     with pytest.raises(ValueError, match="needs int8 ranges: pass `representative_data`"):
-        to_tflite(bert_classifier, path, "int8", sequence_lengths=(8,), **QUIET)
+        to_tflite(bert_classifier, path, ExportConfig("int8", sequence_lengths=(8,)), **QUIET)
     model = _qat_classifier(bert_classifier)
     with pytest.raises(ValueError, match="`io_type='int8'` needs `representative_data`"):
-        to_tflite(model, path, "int8", sequence_lengths=(8,), io_type="int8", **QUIET)
+        to_tflite(model, path, ExportConfig("int8", sequence_lengths=(8,), io_type="int8"),
+                  **QUIET)
     with pytest.raises(ValueError, match="could not be quantized"):
-        to_tflite(model, path, "int8", sequence_lengths=(8,), allow_float_ops=False, **QUIET)
+        to_tflite(model, path, ExportConfig("int8", sequence_lengths=(8,),
+                                            allow_float_ops=False), **QUIET)
     assert not path.exists()
 
 
@@ -301,14 +322,15 @@ def test_int8_from_qat_ranges_inside_pruned_attention_is_refused(tmp_path):
         if isinstance(layer, QuantizedEinsumDense):
             layer.enable_quantization(True)
     with pytest.raises(ValueError, match="Strip the pruned model first"):
-        to_tflite(model, tmp_path / "m.tflite", "int8", sequence_lengths=(8,), **QUIET)
+        to_tflite(model, tmp_path / "m.tflite", ExportConfig("int8", sequence_lengths=(8,)),
+                  **QUIET)
     with pytest.raises(ValueError, match="inside pruned attention"):
         keras_compress.strip(model, keep_quantization=True)
 
 
 def test_runner_errors(bert_classifier, tmp_path):
     path = tmp_path / "model.tflite"
-    to_tflite(bert_classifier, path, sequence_lengths=(8,), **QUIET)
+    to_tflite(bert_classifier, path, ExportConfig(sequence_lengths=(8,)), **QUIET)
     classifier = TFLiteClassifier(path)
     with pytest.raises(ValueError, match="needs a tokenizer"):
         classifier.predict(["hello"])

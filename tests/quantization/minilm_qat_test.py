@@ -7,7 +7,7 @@ import pytest
 import keras_compress
 from keras_compress.callbacks import QATToggle
 from keras_compress.evaluation import evaluate
-from keras_compress.export import TFLiteClassifier, to_tflite
+from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
 from keras_compress.layers import QATLayer, QuantizedDense, QuantizedEinsumDense
 from keras_compress.metrics import macro_f1
 from keras_compress.surgery import tree
@@ -52,8 +52,9 @@ def test_minilm_qat_int8_keeps_macro_f1(sara_finetuned, tmp_path):
     # Full int8 TFLite from the learned ranges: no representative data.
     path = tmp_path / "qat_int8.tflite"
     with pytest.warns(UserWarning, match="ops left in float32"):
-        report = to_tflite(model, path, "int8", sequence_lengths=(16, 32), parity_data=test[0],
-                           min_agreement=MIN_TFLITE_LABEL_AGREEMENT, latency_runs=0,
+        report = to_tflite(model, path, ExportConfig("int8", sequence_lengths=(16, 32)),
+                           parity=Parity(data=test[0], atol=None,
+                                         min_agreement=MIN_TFLITE_LABEL_AGREEMENT),
                            verbose=False)
     lite_ids = TFLiteClassifier(path, model.preprocessor).predict(test[0]).label_ids
     lite = {"macro_f1": macro_f1(test[1], lite_ids), "accuracy": float(np.mean(lite_ids == test[1]))}

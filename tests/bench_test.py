@@ -281,6 +281,27 @@ def test_time_messages_on_keras_and_tflite(tiny_export):
         "tflite")[:5]
 
 
+def test_keras_runner_with_buckets_and_scores_and_function_runner(tiny_export):
+    model, path = tiny_export
+    bucketed = KerasRunner(model, sequence_lengths=(8, 32), name="keras buckets")
+    assert bucketed.prepare("bye")["token_ids"].shape == (1, 8)
+    assert bucketed.prepare(MESSAGES[3])["token_ids"].shape == (1, 32)
+    assert bucketed.bucket_share(MESSAGES) == {"8": 0.8, "32": 0.2}
+    padded = KerasRunner(model, sequence_length=32)
+    calls = []
+    function = bench.FunctionRunner(lambda packed: calls.append(1) or padded.run(packed),
+                                    name="function", prepare=padded.prepare)
+    timings = time_messages([bucketed, padded, function], MESSAGES, modes="cold", warmup=0,
+                            progress=False)
+    assert len(calls) == len(MESSAGES)
+    for text in MESSAGES:
+        np.testing.assert_allclose(bucketed(text), padded(text), atol=1e-5)
+    labels = timings.predictions("keras fp32")
+    assert timings.scores("keras buckets", labels) == {"macro_f1": 1.0, "accuracy": 1.0}
+    wrong = [(label + 1) % 3 for label in labels]
+    assert timings.scores("function", wrong)["accuracy"] == 0.0
+
+
 # --- table and machine ------------------------------------------------------------------
 
 

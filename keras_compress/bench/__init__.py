@@ -8,9 +8,9 @@
 """
 
 from keras_compress.bench.machine import machine, machine_line
-from keras_compress.bench.runners import KerasRunner, Runner, TFLiteRunner
+from keras_compress.bench.runners import FunctionRunner, KerasRunner, Runner, TFLiteRunner
 from keras_compress.bench.table import format_table
 from keras_compress.bench.timing import MODES, Timings, time_messages
 
-__all__ = ["MODES", "KerasRunner", "Runner", "TFLiteRunner", "Timings", "format_table",
+__all__ = ["MODES", "FunctionRunner", "KerasRunner", "Runner", "TFLiteRunner", "Timings", "format_table",
            "machine", "machine_line", "time_messages"]

@@ -29,6 +29,33 @@ class Runner(typing.Protocol):
     def __call__(self, text: str) -> np.ndarray: ...
 
 
+class FunctionRunner:
+    """Any function as a runner: `run(prepared) -> logits`, timed; `prepare(text)` (default:
+    the text itself) gives its input, untimed. For models outside Keras and `to_tflite`
+    (ONNX Runtime, a raw LiteRT signature, an eager call).
+
+    Example:
+
+    >>> runner = FunctionRunner(lambda ids: np.eye(3)[len(ids) % 3], name="length",
+    ...                         prepare=str.split)
+    >>> runner("a b").tolist()
+    [0.0, 0.0, 1.0]
+    """
+
+    def __init__(self, run, *, name, prepare=None):
+        if not callable(run) or (prepare is not None and not callable(prepare)):
+            raise TypeError("`run` and `prepare` must be callables.")
+        self.name = str(name)
+        self.run = run
+        self.prepare = prepare if prepare is not None else (lambda text: text)
+
+    def __call__(self, text):
+        return self.run(self.prepare(text))
+
+    def __repr__(self):
+        return f"FunctionRunner(name={self.name!r})"
+
+
 class _TextRunner:
     """Shared by the runners below: tokenize one text and pack it at `length_for(n)`."""
 
@@ -45,6 +72,11 @@ class _TextRunner:
     def __call__(self, text):
         return self.run(self.prepare(text))
 
+    def bucket_share(self, texts):
+        """`{str(length): fraction of texts}` over the lengths the texts are packed at."""
+        lengths = [self.prepare(text)["token_ids"].shape[1] for text in texts]
+        return {str(b): float(np.mean([n == b for n in lengths])) for b in sorted(set(lengths))}
+
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
 
@@ -60,6 +92,8 @@ class KerasRunner(_TextRunner):
         name: the runner's name in timings and tables.
         tokenizer: default `model.preprocessor.tokenizer`; needed when the model has no
             preprocessor.
+        sequence_lengths: buckets; when given, each message runs at the smallest that
+            holds it instead of `sequence_length` (one traced shape per bucket).
 
     Example:
 
@@ -74,7 +108,8 @@ class KerasRunner(_TextRunner):
     ((3,), (1, 16))
     """
 
-    def __init__(self, model, *, sequence_length=64, name="keras fp32", tokenizer=None):
+    def __init__(self, model, *, sequence_length=64, name="keras fp32", tokenizer=None,
+                 sequence_lengths=None):
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a keras.Model; received {type(model).__name__}.")
         if isinstance(sequence_length, bool) or not isinstance(sequence_length, int) \
@@ -93,14 +128,20 @@ class KerasRunner(_TextRunner):
         super().__init__(tokenizer, name)
         self.model = model
         self.sequence_length = sequence_length
+        self.sequence_lengths = (None if sequence_lengths is None
+                                 else buckets.check_sequence_lengths(sequence_lengths))
         names = list(model.input) if isinstance(model.input, dict) else buckets.SEQUENCE_INPUTS
         self._inputs = [key for key in names if key in buckets.SEQUENCE_INPUTS]
-        spec = {key: tf.TensorSpec((1, sequence_length), tf.int32, name=key)
+        length = sequence_length if self.sequence_lengths is None else None
+        spec = {key: tf.TensorSpec((1, length), tf.int32, name=key)
                 for key in self._inputs}
         self._serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
     def length_for(self, real_length):
-        return self.sequence_length
+        if self.sequence_lengths is None:
+            return self.sequence_length
+        lengths = self.sequence_lengths
+        return buckets.choose_bucket(min(real_length, lengths[-1]), lengths)
 
     def run(self, inputs):
         """The logits `(classes,)` of one packed message."""

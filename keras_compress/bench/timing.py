@@ -8,6 +8,8 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
+from keras_compress import metrics
+
 MODES = ("warm", "cold")
 STATS = ("mean", "median", "p90")
 
@@ -175,6 +177,14 @@ class Timings:
         """The argmax of each message's logits (of the last round), as ints."""
         self._check_name(name)
         return list(self._predictions[name])
+
+    def scores(self, name, labels):
+        """`{"macro_f1", "accuracy"}` of `name`'s predictions against `labels` (int class
+        ids, one per message; only the messages it ran count)."""
+        predicted = self.predictions(name)
+        labels = list(labels)[: len(predicted)]
+        return {"macro_f1": metrics.macro_f1(labels, predicted),
+                "accuracy": metrics.accuracy(labels, predicted)}
 
     def rows(self, reference=None, modes=None):
         """One dict per runner for `format_table`: its messages, mean/median/p90 ms per

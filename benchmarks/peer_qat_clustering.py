@@ -287,10 +287,11 @@ def main(argv=None):
     keras_seconds = time.time() - started
 
     from keras_compress import metrics
+    from keras_compress.bench import machine, machine_line
 
     results = {
         "command": ".venv/bin/python benchmarks/peer_qat_clustering.py " + shlex.join(args.argv),
-        "date": datetime.date.today().isoformat(), "machine": pruning.machine(),
+        "date": datetime.date.today().isoformat(), "machine": machine_line(machine()),
         "dataset": pathlib.Path(args.data).resolve().name,
         "sizes": {s: len(t) for s, (t, _) in data.items()}, "num_classes": len(label_ids),
         "vocabulary": len(vocabulary), "spec": spec,
@@ -317,8 +318,7 @@ def markdown(results):
     s = results["spec"]
     t, k = results["tfmot"], results["keras_compress"]
     v = results["versions"]
-    # pruning.machine(): "2-core CPU (AMD EPYC), Linux, no GPU" -> "AMD EPYC, Linux, no GPU"
-    cpu = re.sub(r"^\d+-core CPU \((.*?)\)", r"\1", results["machine"])
+    cpu = results["machine"]
 
     def f1(row, key="macro_f1"):
         if not row or not row.get(f"{key}_per_seed"):

@@ -47,10 +47,8 @@ import datetime
 import gc
 import json
 import pathlib
-import platform
 import re
 import shlex
-import subprocess
 import sys
 import time
 
@@ -336,26 +334,23 @@ def pack_texts(model, texts, length):
 
 
 def time_variants(args, stripped_models, results, texts, gold):
-    """Per-message latency at batch 1 of every stripped model in Keras and in TFLite
-    (interleaved per message, `benchmarks/_timing.py`)."""
-    import _timing
-    import tensorflow as tf
-
-    from keras_compress.export import TFLiteClassifier
+    """Per-message latency at batch 1 of every stripped model in Keras and in TFLite, each
+    message in its smallest bucket (`keras_compress.bench`, interleaved per message)."""
+    from keras_compress.bench import KerasRunner, TFLiteRunner, time_messages
 
     tokenizer = stripped_models["control"].preprocessor.tokenizer
-    packed, share = _timing.pack_messages(tokenizer, texts, args.buckets)
-    spec = {k: tf.TensorSpec((1, None), tf.int32, name=k) for k in packed[0]}
-    variants = {}
+    runners = []
     for name, model in stripped_models.items():
-        serve = tf.function(lambda x, model=model: model(x, training=False), input_signature=[spec])
-        variants[f"{name}/keras"] = lambda p, serve=serve: serve(
-            {k: tf.constant(v) for k, v in p.items()}).numpy()
-        runner = TFLiteClassifier(results["configs"][name]["tflite"]["path"], num_threads=args.threads)
-        variants[f"{name}/tflite"] = runner.outputs
+        runners.append(KerasRunner(model, sequence_lengths=args.buckets, name=f"{name}/keras"))
+        runners.append(TFLiteRunner(results["configs"][name]["tflite"]["path"],
+                                    threads=args.threads, name=f"{name}/tflite",
+                                    tokenizer=tokenizer))
+    share = runners[-1].bucket_share(texts)
     log(f"buckets of the timed messages: {share}")
-    latency = _timing.time_interleaved(variants, packed, gold, rounds=args.rounds,
-                                       warmup=args.warmup, log=log)
+    timings = time_messages(runners, texts, rounds=args.rounds, modes=("cold",),
+                            warmup=args.warmup, progress=False)
+    latency = {name: {**timings.stats(name, "cold"), **timings.scores(name, gold)}
+               for name in timings.names}
     return latency, share
 
 
@@ -494,18 +489,6 @@ def peer(args, data, num_classes, out):
 
 
 # ---------------------------------------------------------------------------- report
-
-
-def machine():
-    model_name = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model_name = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or os.cpu_count()
-    return f"{cores}-core CPU ({model_name}), {platform.system()}, no GPU"
 
 
 def command_line(args):
@@ -683,8 +666,8 @@ def main(argv=None):
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    import keras
-    import keras_hub
+
+    from keras_compress.bench import machine, machine_line
 
     data, label_ids = load_data(args.data, args.quick)
     label_names = sorted(label_ids, key=label_ids.get)
@@ -692,11 +675,11 @@ def main(argv=None):
         + f", {len(label_ids)} intents")
     base_path, finetune = fine_tune(args, data, len(label_ids), out)
 
+    info = machine()
     results = {"command": command_line(args), "date": datetime.date.today().isoformat(),
-               "machine": machine(), "dataset": pathlib.Path(args.data).resolve().name,
+               "machine": machine_line(info), "dataset": pathlib.Path(args.data).resolve().name,
                "sizes": {s: len(t) for s, (t, _) in data.items()}, "num_classes": len(label_ids),
-               "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                            "keras_hub": keras_hub.__version__},
+               "versions": info,
                "finetune": finetune, "reused": bool(finetune.get("reused")),
                "recovery_epochs": args.recovery_epochs, "recovery_lr": args.recovery_lr,
                "buckets": list(args.buckets), "threads": args.threads, "rounds": args.rounds,

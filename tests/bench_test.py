@@ -318,6 +318,9 @@ def test_format_table_aligns_orders_and_blanks():
     assert picked[0] == "|     ms | missing |" and picked[2].endswith("|         |")
     with pytest.raises(ValueError, match="column"):
         format_table([])
+    # numbers formatted as strings are numbers too; text is not
+    lines = format_table([{"n": "1,024", "f": "3.1x", "t": "a"}, {"n": "5%", "f": "", "t": "1"}])
+    assert lines.splitlines()[1] == "|------:|-----:|-----|"
 
 
 def test_machine_describes_cpu_load_and_versions():

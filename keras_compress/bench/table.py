@@ -8,9 +8,10 @@ def format_table(rows, columns=None):
     """An aligned Markdown table of `rows` (mappings), one line per row.
 
     `columns` picks and orders the keys (default: the keys of all rows, in first-seen
-    order); a row without a key gets an empty cell. Numbers are right-aligned, floats
-    shown with 4 significant digits (no exponent up to 1e15), `None` as an empty cell.
-    Format a cell yourself (a string) for another precision.
+    order); a row without a key gets an empty cell. Floats are shown with 4 significant
+    digits (no exponent up to 1e15), `None` as an empty cell; format a cell yourself (a
+    string) for another precision. A column of numbers (or of numbers formatted as
+    strings, such as `"1,024"`, `"12.5%"`, `"3.1x"`) is right-aligned.
 
     Example:
 
@@ -30,8 +31,8 @@ def format_table(rows, columns=None):
         raise ValueError("format_table needs at least one column; `rows` and `columns` are empty.")
     cells = [[_cell(row.get(column)) for column in columns] for row in rows]
     numeric = [
-        any(_is_number(row.get(column)) for row in rows)
-        and all(_is_number(row.get(column)) or row.get(column) is None for row in rows)
+        any(row.get(column) not in (None, "") for row in rows)
+        and all(_looks_numeric(row.get(column)) for row in rows)
         for column in columns
     ]
     widths = [max([len(str(column)), 3] + [len(line[i]) for line in cells])
@@ -45,6 +46,19 @@ def format_table(rows, columns=None):
     rule = "|" + "|".join(("-" * (width + 1) + ":") if right else "-" * (width + 2)
                           for width, right in zip(widths, numeric)) + "|"
     return "\n".join([line([str(column) for column in columns]), rule, *map(line, cells)])
+
+
+def _looks_numeric(value):
+    if value is None or value == "" or _is_number(value):
+        return True
+    if not isinstance(value, str):
+        return False
+    text = value.strip().replace(",", "").removesuffix("%").removesuffix("x")
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_number(value):

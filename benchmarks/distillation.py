@@ -364,6 +364,8 @@ def section_title(dataset):
 
 
 def markdown(results):
+    from keras_compress.bench import format_table
+
     models = results["models"]
     teacher = models["teacher"]
     lat = results.get("latency", {})
@@ -443,12 +445,9 @@ def markdown(results):
          f"(float32: {fp32_ms:.2f} ms); the absolute times are for scale only, the machine was "
          f"shared.") if base_ms else "- Latency: not measured in this run.",
         "",
-        "| model | layers | training | macro-F1 | Δ macro-F1 vs teacher (points) | accuracy "
-        "| params | params ratio | transformer params ratio | TFLite MB | TFLite latency ratio "
-        "| TFLite macro-F1 | train min |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     f0 = teacher["test"]["macro_f1"]
+    rows = []
     for name in results["order"]:
         e = models[name]
         latency = lat.get(name, {})
@@ -464,15 +463,22 @@ def markdown(results):
                          f"{sum(e['neurons_per_layer'])}/{3 * teacher['neurons_per_layer'][0]} "
                          "neurons kept")
         test = e.get("test") or teacher["test"]
-        lines.append(
-            f"| {name} | {e['layers']} | {training} | {test['macro_f1']:.3f} "
-            f"| {100 * (test['macro_f1'] - f0):+.1f} | {test['accuracy']:.3f} "
-            f"| {e['params'] / 1e6:.1f}M | {pruning.ratio(e['params'], teacher['params']):.2f} "
-            f"| {pruning.ratio(e['encoder_params'], teacher['encoder_params']):.2f} "
-            f"| {e['tflite']['size_bytes'] / 1e6:.1f} "
-            f"| {pruning.ratio(latency.get('mean_ms', float('nan')), base_ms) if base_ms else float('nan'):.2f} "
-            f"| {latency.get('macro_f1', float('nan')):.3f} "
-            f"| {'' if minutes is None else f'{minutes / 60:.1f}'} |")
+        latency_ratio = (pruning.ratio(latency.get("mean_ms", float("nan")), base_ms)
+                         if base_ms else float("nan"))
+        rows.append({
+            "model": name, "layers": e["layers"], "training": training,
+            "macro-F1": f"{test['macro_f1']:.3f}",
+            "Δ macro-F1 vs teacher (points)": f"{100 * (test['macro_f1'] - f0):+.1f}",
+            "accuracy": f"{test['accuracy']:.3f}", "params": f"{e['params'] / 1e6:.1f}M",
+            "params ratio": f"{pruning.ratio(e['params'], teacher['params']):.2f}",
+            "transformer params ratio":
+                f"{pruning.ratio(e['encoder_params'], teacher['encoder_params']):.2f}",
+            "TFLite MB": f"{e['tflite']['size_bytes'] / 1e6:.1f}",
+            "TFLite latency ratio": f"{latency_ratio:.2f}",
+            "TFLite macro-F1": f"{latency.get('macro_f1', float('nan')):.3f}",
+            "train min": "" if minutes is None else f"{minutes / 60:.1f}",
+        })
+    lines.append(format_table(rows))
     lines += [
         "",
         "Macro-F1 and accuracy are on the whole test split in Keras (`teacher_fp32` is the same "

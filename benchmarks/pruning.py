@@ -500,6 +500,8 @@ def ratio(value, base):
 
 
 def markdown(results):
+    from keras_compress.bench import format_table
+
     c = results["configs"]
     control = c["control"]
     lat = results.get("latency", {})
@@ -551,11 +553,9 @@ def markdown(results):
         f"there for scale only, the machine was shared." if kc and tc else
         "- Latency: not measured in this run.",
         "",
-        "| config | pruned | macro-F1 | Δ macro-F1 (points) | accuracy | params | transformer params "
-        "| non-zero weights | Keras latency | TFLite latency | TFLite macro-F1 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     f0 = control["test"]["macro_f1"]
+    rows = []
     for name in names:
         e = c[name]
         pruned = []
@@ -568,14 +568,19 @@ def markdown(results):
                           f"neurons kept")
         k = lat.get(f"{name}/keras", {})
         t = lat.get(f"{name}/tflite", {})
-        lines.append(
-            f"| {name} | {'; '.join(pruned) or 'none'} | {e['test']['macro_f1']:.3f} "
-            f"| {100 * (e['test']['macro_f1'] - f0):+.1f} | {e['test']['accuracy']:.3f} "
-            f"| {ratio(e['params'], control['params']):.2f} "
-            f"| {ratio(e['encoder_params'], control['encoder_params']):.2f} "
-            f"| {ratio(e['nonzero_weights'], control['nonzero_weights']):.2f} "
-            f"| {ratio(k.get('mean_ms', 0), kc):.2f} | {ratio(t.get('mean_ms', 0), tc):.2f} "
-            f"| {t.get('macro_f1', float('nan')):.3f} |")
+        rows.append({
+            "config": name, "pruned": "; ".join(pruned) or "none",
+            "macro-F1": f"{e['test']['macro_f1']:.3f}",
+            "Δ macro-F1 (points)": f"{100 * (e['test']['macro_f1'] - f0):+.1f}",
+            "accuracy": f"{e['test']['accuracy']:.3f}",
+            "params": f"{ratio(e['params'], control['params']):.2f}",
+            "transformer params": f"{ratio(e['encoder_params'], control['encoder_params']):.2f}",
+            "non-zero weights": f"{ratio(e['nonzero_weights'], control['nonzero_weights']):.2f}",
+            "Keras latency": f"{ratio(k.get('mean_ms', 0), kc):.2f}",
+            "TFLite latency": f"{ratio(t.get('mean_ms', 0), tc):.2f}",
+            "TFLite macro-F1": f"{t.get('macro_f1', float('nan')):.3f}",
+        })
+    lines.append(format_table(rows))
     lines += [
         "",
         f"The control has {control['params']:,} parameters ({control['encoder_params']:,} in the "
@@ -611,21 +616,25 @@ def markdown(results):
         ]
         if p.get("tfmot_error"):
             lines += [f"tfmot could not run here: `{p['tfmot_error']}`", ""]
-        lines += ["| target sparsity | tfmot macro-F1 | keras-compress macro-F1 | tfmot per seed "
-                  "| keras-compress per seed | kernel sparsity reached (tfmot / keras-compress) |",
-                  "|---|---|---|---|---|---|"]
+        rows = []
         for row in p["rows"]:
             t, k = row.get("tfmot", {}), row.get("keras_compress", {})
 
-            def cell(side, key, fmt="{:.3f}"):
-                return fmt.format(side[key]) if key in side else "n/a"
+            def cell(side, key):
+                return f"{side[key]:.3f}" if key in side else "n/a"
 
-            per_seed = lambda side: " / ".join(f"{v:.3f}" for v in side.get("macro_f1_per_seed", [])) or "n/a"  # noqa: E731
-            lines.append(
-                f"| {row['sparsity']:.0%}{' (dense)' if not row['sparsity'] else ''} "
-                f"| {cell(t, 'macro_f1_mean')} | {cell(k, 'macro_f1_mean')} | {per_seed(t)} "
-                f"| {per_seed(k)} | {cell(t, 'kernel_sparsity_mean', '{:.3f}')} / "
-                f"{cell(k, 'kernel_sparsity_mean', '{:.3f}')} |")
+            def per_seed(side):
+                return " / ".join(f"{v:.3f}" for v in side.get("macro_f1_per_seed", [])) or "n/a"
+
+            rows.append({
+                "target sparsity": f"{row['sparsity']:.0%}" + ("" if row["sparsity"] else " (dense)"),
+                "tfmot macro-F1": cell(t, "macro_f1_mean"),
+                "keras-compress macro-F1": cell(k, "macro_f1_mean"),
+                "tfmot per seed": per_seed(t), "keras-compress per seed": per_seed(k),
+                "kernel sparsity reached (tfmot / keras-compress)":
+                    f"{cell(t, 'kernel_sparsity_mean')} / {cell(k, 'kernel_sparsity_mean')}",
+            })
+        lines.append(format_table(rows))
         lines.append("")
     for note in results.get("notes", []):
         lines.append(f"- {note}")

@@ -28,7 +28,7 @@ Issue 6. In one run, on one data set (`--data`: Sara or CLINC150, `{train,valid,
    `keras_compress.strip`, `to_tflite(model, path, "dynamic", sequence_lengths=--buckets,
    parity_data=valid texts)`; the teacher is also exported float32 for scale.
 4. Per-message TFLite latency at batch 1, `--threads` threads, over the test messages, all
-   variants interleaved per message (`benchmarks/_timing.py`, shared with pruning.py);
+   variants interleaved per message (`keras_compress.bench.time_messages`);
    ratios against the teacher's dynamic-int8 export timed in the same run.
 5. Writes `--out`/results.json and `--out`/section.md, prints the table, and (full runs)
    writes the "Distillation (issue 6)" section of `--doc` (docs/benchmarks.md), replacing only
@@ -57,7 +57,6 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import _timing  # noqa: E402
 import pruning  # noqa: E402  (data loading, fine-tuning, schedule, doc writer)
 
 VARIANTS = {
@@ -312,14 +311,17 @@ def measure(name, model, args, data, out, label_names, quantization="dynamic", e
 
 
 def time_tflite(args, results, tokenizer, texts, gold):
-    from keras_compress.export import TFLiteClassifier
+    """Per-message latency of every TFLite export (`keras_compress.bench`, interleaved)."""
+    from keras_compress.bench import TFLiteRunner, time_messages
 
-    packed, share = _timing.pack_messages(tokenizer, texts, args.buckets)
-    variants = {name: TFLiteClassifier(entry["tflite"]["path"], num_threads=args.threads).outputs
-                for name, entry in results["models"].items()}
+    runners = [TFLiteRunner(entry["tflite"]["path"], threads=args.threads, name=name,
+                            tokenizer=tokenizer) for name, entry in results["models"].items()]
+    share = runners[0].bucket_share(texts)
     log(f"buckets of the timed messages: {share}")
-    latency = _timing.time_interleaved(variants, packed, gold, rounds=args.rounds,
-                                       warmup=args.warmup, log=log)
+    timings = time_messages(runners, texts, rounds=args.rounds, modes=("cold",),
+                            warmup=args.warmup, progress=False)
+    latency = {name: {**timings.stats(name, "cold"), **timings.scores(name, gold)}
+               for name in timings.names}
     return latency, share
 
 
@@ -362,6 +364,8 @@ def section_title(dataset):
 
 
 def markdown(results):
+    from keras_compress.bench import format_table
+
     models = results["models"]
     teacher = models["teacher"]
     lat = results.get("latency", {})
@@ -435,18 +439,15 @@ def markdown(results):
          f"(`TFLiteClassifier.outputs`, tokenization excluded), {timed}, each packed to the "
          f"smallest bucket holding it (share "
          f"{', '.join(f'{b}: {v:.0%}' for b, v in results['bucket_share'].items())}). Every "
-         f"message runs on all variants, in a random order, before the next (`benchmarks/_timing.py`, "
+         f"message runs on all variants, in a random order, before the next (`keras_compress.bench`, "
          f"as for pruning); median of {results['rounds']} rounds per message, mean over messages. "
          f"Ratios are against the teacher's dynamic export in this run: {base_ms:.2f} ms "
          f"(float32: {fp32_ms:.2f} ms); the absolute times are for scale only, the machine was "
          f"shared.") if base_ms else "- Latency: not measured in this run.",
         "",
-        "| model | layers | training | macro-F1 | Δ macro-F1 vs teacher (points) | accuracy "
-        "| params | params ratio | transformer params ratio | TFLite MB | TFLite latency ratio "
-        "| TFLite macro-F1 | train min |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     f0 = teacher["test"]["macro_f1"]
+    rows = []
     for name in results["order"]:
         e = models[name]
         latency = lat.get(name, {})
@@ -462,15 +463,22 @@ def markdown(results):
                          f"{sum(e['neurons_per_layer'])}/{3 * teacher['neurons_per_layer'][0]} "
                          "neurons kept")
         test = e.get("test") or teacher["test"]
-        lines.append(
-            f"| {name} | {e['layers']} | {training} | {test['macro_f1']:.3f} "
-            f"| {100 * (test['macro_f1'] - f0):+.1f} | {test['accuracy']:.3f} "
-            f"| {e['params'] / 1e6:.1f}M | {pruning.ratio(e['params'], teacher['params']):.2f} "
-            f"| {pruning.ratio(e['encoder_params'], teacher['encoder_params']):.2f} "
-            f"| {e['tflite']['size_bytes'] / 1e6:.1f} "
-            f"| {pruning.ratio(latency.get('mean_ms', float('nan')), base_ms) if base_ms else float('nan'):.2f} "
-            f"| {latency.get('macro_f1', float('nan')):.3f} "
-            f"| {'' if minutes is None else f'{minutes / 60:.1f}'} |")
+        latency_ratio = (pruning.ratio(latency.get("mean_ms", float("nan")), base_ms)
+                         if base_ms else float("nan"))
+        rows.append({
+            "model": name, "layers": e["layers"], "training": training,
+            "macro-F1": f"{test['macro_f1']:.3f}",
+            "Δ macro-F1 vs teacher (points)": f"{100 * (test['macro_f1'] - f0):+.1f}",
+            "accuracy": f"{test['accuracy']:.3f}", "params": f"{e['params'] / 1e6:.1f}M",
+            "params ratio": f"{pruning.ratio(e['params'], teacher['params']):.2f}",
+            "transformer params ratio":
+                f"{pruning.ratio(e['encoder_params'], teacher['encoder_params']):.2f}",
+            "TFLite MB": f"{e['tflite']['size_bytes'] / 1e6:.1f}",
+            "TFLite latency ratio": f"{latency_ratio:.2f}",
+            "TFLite macro-F1": f"{latency.get('macro_f1', float('nan')):.3f}",
+            "train min": "" if minutes is None else f"{minutes / 60:.1f}",
+        })
+    lines.append(format_table(rows))
     lines += [
         "",
         "Macro-F1 and accuracy are on the whole test split in Keras (`teacher_fp32` is the same "
@@ -495,21 +503,6 @@ def markdown(results):
     if results.get("notes"):
         lines.append("")
     return "\n".join(lines)
-
-
-def versions():
-    import keras
-    import keras_hub
-    import tensorflow as tf
-
-    try:
-        from importlib.metadata import version
-
-        litert = version("ai-edge-litert")
-    except Exception:  # noqa: BLE001
-        litert = "?"
-    return {"tensorflow": tf.__version__, "keras": keras.__version__,
-            "keras_hub": keras_hub.__version__, "ai_edge_litert": litert}
 
 
 # ---------------------------------------------------------------------------- main
@@ -539,17 +532,19 @@ def main(argv=None):
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
+    from keras_compress.bench import machine, machine_line
     from keras_compress.distillation import cache_teacher_logits, pack_targets
 
     data, label_ids = pruning.load_data(args.data, args.quick)
     label_names = sorted(label_ids, key=label_ids.get)
     log(f"data {args.data}: " + ", ".join(f"{s} {len(t)}" for s, (t, _) in data.items())
         + f", {len(label_ids)} intents")
+    info = machine()
     results = {"command": ".venv/bin/python benchmarks/distillation.py " + shlex.join(args.argv),
-               "date": datetime.date.today().isoformat(), "machine": pruning.machine(),
+               "date": datetime.date.today().isoformat(), "machine": machine_line(info),
                "dataset": pathlib.Path(args.data).resolve().name,
                "sizes": {s: len(t) for s, (t, _) in data.items()}, "num_classes": len(label_ids),
-               "versions": versions(),
+               "versions": info,
                "settings": {k: getattr(args, k) for k in (
                    "epochs", "lr", "batch_size", "temperature", "alpha", "feature_weight",
                    "prune_heads", "prune_neurons", "prune_epochs", "prune_lr", "seed")},

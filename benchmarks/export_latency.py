@@ -49,7 +49,6 @@ import datetime
 import gc
 import json
 import pathlib
-import platform
 import sys
 import time
 
@@ -109,9 +108,9 @@ def main():
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
+    from keras_compress.bench import KerasRunner, machine, machine_line, time_messages
     from keras_compress.data import load_intents
     from keras_compress.evaluation import evaluate
-    from keras_compress.export import buckets, tokens
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,6 +118,7 @@ def main():
     label_ids = {name: i for i, name in enumerate(sorted(set(data["train"][1])))}
     encode = {s: (t, np.array([label_ids[i] for i in y])) for s, (t, y) in data.items()}
     load_start = os.getloadavg()
+    info = machine(packages=("onnxruntime", "onnx", "tf2onnx"))
 
     started = time.time()
     if args.model:
@@ -151,7 +151,7 @@ def main():
 
     if args.modes_only:
         results = {"command": command_line(args), "date": datetime.date.today().isoformat(),
-                   "machine": machine(), "load_average_1_5_15_min": os.getloadavg(),
+                   "machine": machine_line(info), "load_average_1_5_15_min": os.getloadavg(),
                    "modes": compare_modes(model, encode, out)}
         (out / "modes.json").write_text(json.dumps(results, indent=2) + "\n")
         print_table(results)
@@ -159,42 +159,28 @@ def main():
 
     names = sorted(label_ids, key=label_ids.get)
     bucket_lengths = tuple(int(b) for b in args.buckets.split(","))
-    tokenizer = model.preprocessor.tokenizer
-    start_id, end_id, pad_id = tokens.special_ids(tokenizer)
     texts, gold = encode["test"]
     if args.limit:
         texts, gold = texts[: args.limit], gold[: args.limit]
-    token_lists, tokenize_ms = [], []
-    for text in texts:
-        begin = time.perf_counter()
-        token_lists.append(tokens.tokenize(tokenizer, [text])[0])
-        tokenize_ms.append(1e3 * (time.perf_counter() - begin))
-    inputs = [buckets.pack_tokens([t], 64, start_id, end_id, pad_id) for t in token_lists]
+    keras_fp32 = KerasRunner(model, sequence_length=64, name="keras_fp32_64")
+    inputs = [keras_fp32.prepare(text) for text in texts]  # packed at 64, for the checks
 
-    variants, exports, peers = minilm_variants(args, model, compressed, control_path, names,
-                                               bucket_lengths, encode, inputs, out)
-    counts = {name: min(len(inputs), args.eager_limit) if name == "keras_eager_64" else len(inputs)
-              for name in variants}
-    real = [len(t) + 2 for t in token_lists]
-    warm = [inputs[next(i for i, r in enumerate(real)
-                        if buckets.choose_bucket(min(r, 64), bucket_lengths) == b)]
-            for b in bucket_lengths
-            if any(buckets.choose_bucket(min(r, 64), bucket_lengths) == b for r in real)]
-    load_before = os.getloadavg()
-    log(f"timing {len(variants)} MiniLM variants x {len(inputs)} messages x {args.rounds} rounds")
-    times, predicted = time_interleaved(variants, counts, inputs, warm, args.rounds, args.warmup)
-    load_after = os.getloadavg()
+    runners, exports, peers = minilm_runners(args, model, compressed, control_path, names,
+                                             bucket_lengths, encode, inputs, out, keras_fp32)
+    log(f"timing {len(runners)} MiniLM variants x {len(texts)} messages x {args.rounds} rounds")
+    timings = time_messages(runners, texts, rounds=args.rounds, modes=("cold", "warm"),
+                            warmup=args.warmup, limits={"keras_eager_64": args.eager_limit},
+                            progress=False)
 
     results = {
         "command": command_line(args),
         "date": datetime.date.today().isoformat(),
-        "machine": machine(),
-        "versions": versions(),
+        "machine": machine_line(info),
+        "versions": info,
         "threads": args.threads,
         "load_average_1_5_15_min": {"at_start": rounded(load_start),
-                                    "before_timing": rounded(load_before),
-                                    "after_timing": rounded(load_after)},
-        "messages": len(inputs),
+                                    **timings.settings["load_average"]},
+        "messages": len(texts),
         "rounds": args.rounds,
         "buckets": list(bucket_lengths),
         "prune": {"heads": args.prune_heads, "neurons": args.prune_neurons,
@@ -204,24 +190,22 @@ def main():
         "variants": {},
         "peers": peers,
     }
-    for name in variants:
+    for name in timings.names:
         # Flat mean_ms / median_ms / p90_ms / messages: the warm times (benchmarks/run.py).
-        entry = {**stats(times["warm"][name]),
-                 **{kind: stats(times[kind][name]) for kind in ("warm", "cold")}}
-        truth = gold[: len(predicted[name])]
-        entry.update(macro_f1=macro_f1(truth, predicted[name]),
-                     accuracy=accuracy(truth, predicted[name]))
+        entry = {**stats(timings, name, "warm"),
+                 **{kind: stats(timings, name, kind) for kind in ("warm", "cold")},
+                 **timings.scores(name, gold)}
         if name in exports:
             report = exports[name]
             entry.update(size_mb=report.size_bytes / 1e6, params=report.params,
                          parity_agreement_valid=report.parity["label_agreement"],
                          parity_max_abs_diff_valid=report.parity["max_abs_diff"])
         results["variants"][name] = entry
-    results["variants"]["tokenize"] = stats(np.asarray(tokenize_ms))
-    results["bucket_share"] = {
-        str(b): float(np.mean([buckets.choose_bucket(min(n, 64), bucket_lengths) == b for n in real]))
-        for b in bucket_lengths}
-    results["ratios"] = {kind: ratios(times[kind]) for kind in ("warm", "cold")}
+    results["variants"]["tokenize"] = stats(timings, "keras_fp32_64", "prepare")
+    results["bucket_share"] = runners[-1].bucket_share(texts)
+    pairs = [(c, b) for c in CANDIDATES + ("tflite_dynamic_64",) for b in BASES
+             if c != b and {c, b} <= set(timings.names)]
+    results["ratios"] = {kind: ratios(timings, kind, pairs) for kind in ("warm", "cold")}
     results["macro_f1_minus_keras_fp32_64_points"] = {
         name: 100 * (e["macro_f1"] - results["variants"]["keras_fp32_64"]["macro_f1"])
         for name, e in results["variants"].items() if "macro_f1" in e}
@@ -237,9 +221,11 @@ def main():
         from _latency_peers import kept_structure
 
         structure = kept_structure(compressed)
-        del variants
+        del runners
         gc.collect()
-        results["bert_base"] = bert_base(args, structure, len(label_ids), real, out)
+        lengths = [int(p["padding_mask"].sum()) for p in inputs]
+        results["bert_base"] = bert_base(args, structure, len(label_ids), lengths, out,
+                                         keras_fp32.tokenizer)
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if not args.skip_modes:
         results["modes"] = compare_modes(model, encode, out)
@@ -252,24 +238,12 @@ def main():
 # ---------------------------------------------------------------------------- variants
 
 
-def keras_call(model, length):
-    """A batch-1 `tf.function` of `model` at a static `length`: packed numpy in, logits out."""
-    import tensorflow as tf
-
-    spec = {k: tf.TensorSpec((1, length), tf.int32, name=k)
-            for k in ("token_ids", "segment_ids", "padding_mask")}
-    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-
-    def call(packed):
-        return serve({k: tf.constant(v) for k, v in packed.items()}).numpy()
-
-    return call
-
-
-def minilm_variants(args, model, compressed, control_path, names, bucket_lengths, encode,
-                    inputs, out):
-    """`({name: fn(packed at 64) -> logits}, {name: ExportReport}, peer info)`."""
-    from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
+def minilm_runners(args, model, compressed, control_path, names, bucket_lengths, encode,
+                   inputs, out, keras_fp32):
+    """`([keras_compress.bench runners], {name: ExportReport}, peer info)`; the Keras and
+    ONNX variants at 64 tokens (`keras_fp32`'s packing), the TFLite ones in their buckets."""
+    from keras_compress.bench import FunctionRunner, KerasRunner, TFLiteRunner
+    from keras_compress.export import ExportConfig, Parity, to_tflite
 
     parity = Parity.for_quantization("dynamic", data=encode["valid"][0])
     log("exporting TFLite")
@@ -292,7 +266,8 @@ def minilm_variants(args, model, compressed, control_path, names, bucket_lengths
     def keras_eager(packed):
         return np.asarray(model(packed, training=False))
 
-    variants = {"keras_fp32_64": keras_call(model, 64), "keras_eager_64": keras_eager}
+    runners = [keras_fp32, FunctionRunner(keras_eager, name="keras_eager_64",
+                                          prepare=keras_fp32.prepare)]
     peers = {}
     if not args.skip_peers:
         from _latency_peers import keras_int8, onnx_dynamic_int8
@@ -300,90 +275,40 @@ def minilm_variants(args, model, compressed, control_path, names, bucket_lengths
         log('Keras model.quantize("int8") of the control')
         int8_model, peers["keras_int8_64"] = keras_int8(control_path)
         if int8_model is not None:
-            variants["keras_int8_64"] = keras_call(int8_model, 64)
+            int8 = KerasRunner(int8_model, sequence_length=64, name="keras_int8_64",
+                               tokenizer=keras_fp32.tokenizer)
             try:  # traces it once; a failure here is recorded like a failed quantize
-                variants["keras_int8_64"](inputs[0])
+                int8.run(inputs[0])
+                runners.append(int8)
             except Exception as error:  # recorded as the result
                 from _latency_peers import short_error
 
                 peers["keras_int8_64"]["error"] = f"call: {short_error(error)}"
-                del variants["keras_int8_64"]
         log(f"keras_int8_64: {peers['keras_int8_64']}")
         log("Keras ONNX export of the control + onnxruntime quantize_dynamic")
         check = {k: np.concatenate([p[k] for p in inputs[:16]]) for k in inputs[0]}
         run, peers["onnx_dynamic_int8_64"] = onnx_dynamic_int8(model, out / "onnx", 64,
                                                                 args.threads, check)
         if run is not None:
-            variants["onnx_dynamic_int8_64"] = run
+            runners.append(FunctionRunner(run, name="onnx_dynamic_int8_64",
+                                          prepare=keras_fp32.prepare))
         log(f"onnx_dynamic_int8_64: {peers['onnx_dynamic_int8_64']}")
-    for name in exports:
-        runner = TFLiteClassifier(exports[name].path, num_threads=args.threads)
-        variants[name] = runner.outputs
-    return variants, exports, peers
+    runners += [TFLiteRunner(report.path, threads=args.threads, name=name,
+                             tokenizer=keras_fp32.tokenizer) for name, report in exports.items()]
+    return runners, exports, peers
 
 
-def time_interleaved(variants, counts, inputs, warm, rounds, warmup, seed=0):
-    """Per-message times (ms, median over rounds) and argmax labels of every variant.
-
-    Every message runs on all variants (those whose `counts` reach it), in a fresh
-    random order, before the next message. Each variant runs the message twice in a row:
-    the first call ("cold") follows another model, whose weights have pushed this one's
-    out of the CPU caches; the second ("warm") finds them there, as on a server that runs
-    only this model. `warm` inputs (one per bucket) are run `warmup` times per variant
-    first. Python's garbage collector is off while timing. Returns
-    `({"cold": {name: ms}, "warm": {name: ms}}, {name: labels})`.
-    """
-    names = list(variants)
-    for name in names:
-        for _ in range(max(1, warmup // len(warm))):
-            for packed in warm:
-                variants[name](packed)
-    times = {kind: {name: np.zeros((rounds, counts[name])) for name in names}
-             for kind in ("cold", "warm")}
-    predicted = {name: [0] * counts[name] for name in names}
-    rng = np.random.default_rng(seed)
-    gc.collect()
-    gc.disable()
-    try:
-        for round_index in range(rounds):
-            for i, packed in enumerate(inputs):
-                active = [name for name in names if i < counts[name]]
-                for index in rng.permutation(len(active)):
-                    name = active[index]
-                    fn = variants[name]
-                    for kind in ("cold", "warm"):
-                        begin = time.perf_counter()
-                        outputs = fn(packed)
-                        times[kind][name][round_index, i] = time.perf_counter() - begin
-                    predicted[name][i] = int(np.argmax(outputs))
-            log(f"timing round {round_index + 1}/{rounds} done")
-    finally:
-        gc.enable()
-    return ({kind: {name: 1e3 * np.median(t, axis=0) for name, t in found.items()}
-             for kind, found in times.items()}, predicted)
+def stats(timings, name, mode):
+    return {**timings.stats(name, mode), "messages": timings.messages(name)}
 
 
-def stats(ms):
-    ms = np.asarray(ms)
-    return {"mean_ms": float(ms.mean()), "median_ms": float(np.median(ms)),
-            "p90_ms": float(np.percentile(ms, 90)), "messages": int(len(ms))}
-
-
-def ratios(times):
-    """`base / candidate` latency over the messages both timed (mean and median)."""
-    found = {}
-    for candidate in CANDIDATES + ("tflite_dynamic_64",):
-        if candidate not in times:
-            continue
-        for base in BASES:
-            if base not in times or base == candidate:
-                continue
-            n = min(len(times[base]), len(times[candidate]))
-            found[f"{candidate}_vs_{base}"] = {
-                "mean": float(times[base][:n].mean() / times[candidate][:n].mean()),
-                "median": float(np.median(times[base][:n]) / np.median(times[candidate][:n])),
-                "messages": n}
-    return found
+def ratios(timings, kind, pairs):
+    """`base / candidate` latency (mean and median) for `(candidate, base)` pairs, over
+    the messages both timed."""
+    return {f"{c}_vs_{b}": {"mean": timings.speedup(b, c, kind, "mean"),
+                            "median": timings.speedup(b, c, kind, "median"),
+                            "messages": min(timings.messages(b), timings.messages(c))}
+            for c, b in pairs}
 
 
 def targets(results):
@@ -413,25 +338,16 @@ def rounded(values):
     return [round(x, 2) for x in values]
 
 
-def macro_f1(truth, predicted):
-    from keras_compress.metrics import macro_f1 as f1
-
-    return f1(truth, predicted)
-
-
-def accuracy(truth, predicted):
-    from keras_compress.metrics import accuracy as acc
-
-    return acc(truth, predicted)
-
-
 # ---------------------------------------------------------------------------- BERT-base
 
 
-def bert_base(args, structure, num_classes, real_lengths, out):
-    """Random BERT-base, uncompressed vs `structure`, static length 64, interleaved."""
+def bert_base(args, structure, num_classes, real_lengths, out, tokenizer):
+    """Random BERT-base, uncompressed vs `structure`, static length 64, interleaved. The
+    messages are random token ids of the real messages' lengths: message `"i"` is the i-th
+    (`tokenizer` only satisfies KerasRunner; the ids come packed)."""
     from _latency_peers import bert_base_pair
 
+    from keras_compress.bench import FunctionRunner, KerasRunner, time_messages
     from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
 
     log(f"BERT-base: building, structure (heads, neurons kept) per MiniLM layer {structure}")
@@ -456,33 +372,27 @@ def bert_base(args, structure, num_classes, real_lengths, out):
               "params_compressed": exports["tflite_compressed_64"].params, "variants": {}}
     del masked
     gc.collect()
-    variants = {"keras_fp32_64": keras_call(plain, 64)}
+    keras_plain = KerasRunner(plain, sequence_length=64, tokenizer=tokenizer)
+    calls = {"keras_fp32_64": keras_plain.run}
     for name, report in exports.items():
-        variants[name] = TFLiteClassifier(report.path, num_threads=args.threads).outputs
-    load_before = os.getloadavg()
-    log(f"BERT-base: timing {len(variants)} variants x {count} messages x {args.rounds} rounds")
-    times, _ = time_interleaved(variants, dict.fromkeys(variants, count), inputs, inputs[:1],
-                                args.rounds, args.warmup)
-    result["load_average_1_5_15_min"] = {"before_timing": rounded(load_before),
-                                         "after_timing": rounded(os.getloadavg())}
-    for name in variants:
-        entry = {kind: stats(times[kind][name]) for kind in ("warm", "cold")}
+        calls[name] = TFLiteClassifier(report.path, num_threads=args.threads).outputs
+    runners = [FunctionRunner(call, name=name, prepare=lambda text: inputs[int(text)])
+               for name, call in calls.items()]
+    log(f"BERT-base: timing {len(runners)} variants x {count} messages x {args.rounds} rounds")
+    timings = time_messages(runners, [str(i) for i in range(count)], rounds=args.rounds,
+                            warmup=args.warmup, progress=False)
+    result["load_average_1_5_15_min"] = timings.settings["load_average"]
+    for name in calls:
+        entry = {kind: stats(timings, name, kind) for kind in ("warm", "cold")}
         if name in exports:
             report = exports[name]
             entry.update(size_mb=report.size_bytes / 1e6, params=report.params,
                          parity_max_abs_diff_random=report.parity["max_abs_diff"])
         result["variants"][name] = entry
-    result["ratios"] = {kind: ratios_between(times[kind], (
+    result["ratios"] = {kind: ratios(timings, kind, (
         ("tflite_dynamic_64", "keras_fp32_64"), ("tflite_compressed_64", "keras_fp32_64"),
         ("tflite_compressed_64", "tflite_dynamic_64"))) for kind in ("warm", "cold")}
     return result
-
-
-def ratios_between(times, pairs):
-    """`base / candidate` (mean and median) for `(candidate, base)` pairs."""
-    return {f"{c}_vs_{b}": {"mean": float(times[b].mean() / times[c].mean()),
-                            "median": float(np.median(times[b]) / np.median(times[c]))}
-            for c, b in pairs}
 
 
 # ---------------------------------------------------------------------------- training
@@ -492,24 +402,6 @@ def command_line(args):
     return "benchmarks/export_latency.py " + " ".join(
         f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
         for k, v in vars(args).items() if v is not None and v is not False)
-
-
-def machine():
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
-           f"{platform.system()}"
-
-
-def versions():
-    import importlib.metadata
-
-    found = {}
-    for package in ("tensorflow", "keras", "keras-hub", "ai-edge-litert", "onnxruntime",
-                    "onnx", "tf2onnx"):
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = None
-    return found
 
 
 def fine_tune(train, num_classes, epochs):
@@ -570,8 +462,8 @@ def prune(model, train, heads, neurons, lr, seed):
 
 def compare_modes(model, encode, out):
     """Each quantization mode of the uncompressed model, buckets (16, 64), batch 1 (and
-    dynamic with any batch size): parity with Keras on Sara valid (no tolerance) and the
-    median of 30 runs per bucket at 1 and 2 threads (batch as exported; `bucket_latency`)."""
+    dynamic with any batch size): size and parity with Keras on Sara valid (no tolerance).
+    (Latency: time the files with keras_compress.bench; the exporter no longer times.)"""
     from keras_compress.export import ExportConfig, Parity, to_tflite
 
     rng = np.random.default_rng(0)
@@ -582,84 +474,52 @@ def compare_modes(model, encode, out):
                              ("int8", 1)):
         started = time.time()
         name = (mode or "float32") + ("" if batch_size else ", any batch size")
-        path = out / f"mode_{mode or 'float32'}_{batch_size}.tflite"
         config = ExportConfig(mode, sequence_lengths=(16, 64), batch_size=batch_size,
                               representative_data=calibration if mode == "int8" else None)
-        report = to_tflite(model, path, config, verbose=False,
-                           parity=Parity(encode["valid"][0], atol=None, min_agreement=None))
+        report = to_tflite(model, out / f"mode_{mode or 'float32'}_{batch_size}.tflite", config,
+                           parity=Parity(encode["valid"][0], atol=None, min_agreement=None),
+                           verbose=False)
         modes[name] = {
             "seconds": round(time.time() - started, 1), "size_mb": report.size_bytes / 1e6,
             "max_abs_diff": report.parity["max_abs_diff"],
             "label_agreement_valid": report.parity["label_agreement"],
-            "float_ops": report.float_ops, "latency_ms": bucket_latency(path, runs=30),
+            "float_ops": report.float_ops,
         }
     return modes
-
-
-def bucket_latency(path, runs=30, threads=(1, 2), warmup=5):
-    """Median ms per call, `{threads: {bucket: ms}}`, of each bucket's signature of the
-    export at `path` on an all-real-token input of its static shape (model only)."""
-    import statistics
-
-    from ai_edge_litert.interpreter import Interpreter
-
-    from keras_compress.export.metadata import read_metadata
-
-    metadata = read_metadata(path)
-    batch = metadata["batch_size"] or 1
-    latency = {}
-    for count in threads:
-        interpreter = Interpreter(model_path=str(path), num_threads=count)
-        per_bucket = {}
-        for length, key in metadata["signatures"].items():
-            runner = interpreter.get_signature_runner(key)
-            feeds = {name: np.ones((batch, int(length)), detail["dtype"])
-                     for name, detail in runner.get_input_details().items()}
-            for _ in range(warmup):
-                runner(**feeds)
-            times = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                runner(**feeds)
-                times.append(time.perf_counter() - start)
-            per_bucket[str(length)] = 1e3 * statistics.median(times)
-        latency[str(count)] = per_bucket
-    return latency
 
 
 # ---------------------------------------------------------------------------- tables
 
 
 def print_table(results):
+    from keras_compress.bench import format_table
+
     if results.get("variants"):
-        print_variants(results)
+        print_variants(results, format_table)
     if "bert_base" in results:
         b = results["bert_base"]
         print(f"\nBERT-base shape (random weights), static 64 tokens, {b['messages']} messages, "
               f"load {b['load_average_1_5_15_min']}; kept per layer {b['kept_per_layer']}")
-        print("| variant | warm mean ms | warm median ms | warm p90 ms | cold mean ms "
-              "| cold median ms | size MB |")
-        print("|---|---|---|---|---|---|---|")
-        for name, e in b["variants"].items():
-            size = f"{e['size_mb']:.1f}" if "size_mb" in e else ""
-            print(f"| {name} | {timing_cells(e)} | {size} |")
+        print(format_table([timing_row(name, e) for name, e in b["variants"].items()]))
         print_ratios(b["ratios"])
     if "modes" in results:
-        print("\n| mode (buckets 16, 64) | size MB | max abs diff | label agreement (valid) "
-              "| ms @16, 1/2 threads | ms @64, 1/2 threads |")
-        print("|---|---|---|---|---|---|")
-        for mode, e in results["modes"].items():
-            lat = e["latency_ms"]
-            print(f"| {mode} | {e['size_mb']:.1f} | {e['max_abs_diff']:.3g} "
-                  f"| {e['label_agreement_valid']:.2%} "
-                  f"| {lat['1']['16']:.2f} / {lat['2']['16']:.2f} "
-                  f"| {lat['1']['64']:.2f} / {lat['2']['64']:.2f} |")
+        print()
+        print(format_table([
+            {"mode (buckets 16, 64)": mode, "size MB": e["size_mb"],
+             "max abs diff": e["max_abs_diff"],
+             "label agreement (valid)": f"{e['label_agreement_valid']:.2%}"}
+            for mode, e in results["modes"].items()]))
 
 
-def timing_cells(e):
-    w, c = e["warm"], e["cold"]
-    return (f"{w['mean_ms']:.3f} | {w['median_ms']:.3f} | {w['p90_ms']:.3f} "
-            f"| {c['mean_ms']:.3f} | {c['median_ms']:.3f}")
+def timing_row(name, e):
+    """A table row: warm and cold mean / median / p90 ms, scores and size when known."""
+    row = {"variant": name, "messages": e["warm"].get("messages")}
+    for kind in ("warm", "cold"):
+        row.update({f"{kind} {stat} ms": e[kind][f"{stat}_ms"]
+                    for stat in ("mean", "median", "p90")})
+    for key, label in (("macro_f1", "macro-F1"), ("accuracy", "accuracy"), ("size_mb", "size MB")):
+        row[label] = e.get(key)
+    return row
 
 
 def print_ratios(found):
@@ -668,21 +528,12 @@ def print_ratios(found):
             print(f"{kind}: {key}: {value['mean']:.2f}x mean, {value['median']:.2f}x median")
 
 
-def print_variants(results):
+def print_variants(results, format_table):
     v = results["variants"]
     print(f"\n{results['messages']} Sara test messages, batch 1, {results['threads']} threads, "
           f"{results['rounds']} interleaved rounds, {results['date']}, {results['machine']}, "
           f"load average (1, 5, 15 min) {results['load_average_1_5_15_min']}")
-    print("| variant | messages | warm mean ms | warm median ms | warm p90 ms | cold mean ms "
-          "| cold median ms | macro-F1 | accuracy | size MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, e in v.items():
-        if name == "tokenize":
-            continue
-        f1 = f"{e['macro_f1']:.4f}" if "macro_f1" in e else ""
-        acc = f"{e['accuracy']:.4f}" if "accuracy" in e else ""
-        size = f"{e['size_mb']:.1f}" if "size_mb" in e else ""
-        print(f"| {name} | {e['warm']['messages']} | {timing_cells(e)} | {f1} | {acc} | {size} |")
+    print(format_table([timing_row(name, e) for name, e in v.items() if name != "tokenize"]))
     t = v["tokenize"]
     print(f"tokenization alone: mean {t['mean_ms']:.3f} ms, median {t['median_ms']:.3f} ms")
     for name, peer in results.get("peers", {}).items():

@@ -287,10 +287,11 @@ def main(argv=None):
     keras_seconds = time.time() - started
 
     from keras_compress import metrics
+    from keras_compress.bench import machine, machine_line
 
     results = {
         "command": ".venv/bin/python benchmarks/peer_qat_clustering.py " + shlex.join(args.argv),
-        "date": datetime.date.today().isoformat(), "machine": pruning.machine(),
+        "date": datetime.date.today().isoformat(), "machine": machine_line(machine()),
         "dataset": pathlib.Path(args.data).resolve().name,
         "sizes": {s: len(t) for s, (t, _) in data.items()}, "num_classes": len(label_ids),
         "vocabulary": len(vocabulary), "spec": spec,
@@ -314,11 +315,12 @@ def main(argv=None):
 
 
 def markdown(results):
+    from keras_compress.bench import format_table
+
     s = results["spec"]
     t, k = results["tfmot"], results["keras_compress"]
     v = results["versions"]
-    # pruning.machine(): "2-core CPU (AMD EPYC), Linux, no GPU" -> "AMD EPYC, Linux, no GPU"
-    cpu = re.sub(r"^\d+-core CPU \((.*?)\)", r"\1", results["machine"])
+    cpu = results["machine"]
 
     def f1(row, key="macro_f1"):
         if not row or not row.get(f"{key}_per_seed"):
@@ -375,13 +377,9 @@ def markdown(results):
         "test message (`ai_edge_litert`, 1 thread); agreement is TFLite labels equal to the Keras "
         "model's.",
         "",
-        "| fine-tuning | tfmot macro-F1 | keras-compress macro-F1 | tfmot per seed "
-        "| keras-compress per seed | labels = own float control (tfmot / keras-compress) "
-        "| TFLite bytes (tfmot / keras-compress) "
-        "| TFLite macro-F1 (tfmot / keras-compress) | TFLite label agreement (tfmot / keras-compress) |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
     labels = {"float": "float (control, dynamic-range TFLite)", "qat": "QAT int8"}
+    rows = []
     for name in ("float", "qat"):
         tr, kr = t.get(name, {}), k.get(name, {})
         (tm, ts), (km, ks) = f1(tr), f1(kr)
@@ -390,12 +388,19 @@ def markdown(results):
             values = row.get(key) if row else None
             return fmt.format(np.mean(values)) if values else "n/a"
 
-        lines.append(
-            f"| {labels[name]} | {tm} | {km} | {ts} | {ks} "
-            f"| {same(tr)} / {same(kr)} "
-            f"| {tfl(tr, 'tflite_bytes', '{:,.0f}')} / {tfl(kr, 'tflite_bytes', '{:,.0f}')} "
-            f"| {tfl(tr, 'tflite_macro_f1_per_seed', '{:.3f}')} / {tfl(kr, 'tflite_macro_f1_per_seed', '{:.3f}')} "
-            f"| {tfl(tr, 'tflite_agreement', '{:.1%}')} / {tfl(kr, 'tflite_agreement', '{:.1%}')} |")
+        rows.append({
+            "fine-tuning": labels[name], "tfmot macro-F1": tm, "keras-compress macro-F1": km,
+            "tfmot per seed": ts, "keras-compress per seed": ks,
+            "labels = own float control (tfmot / keras-compress)": f"{same(tr)} / {same(kr)}",
+            "TFLite bytes (tfmot / keras-compress)":
+                f"{tfl(tr, 'tflite_bytes', '{:,.0f}')} / {tfl(kr, 'tflite_bytes', '{:,.0f}')}",
+            "TFLite macro-F1 (tfmot / keras-compress)":
+                f"{tfl(tr, 'tflite_macro_f1_per_seed', '{:.3f}')} / "
+                f"{tfl(kr, 'tflite_macro_f1_per_seed', '{:.3f}')}",
+            "TFLite label agreement (tfmot / keras-compress)":
+                f"{tfl(tr, 'tflite_agreement', '{:.1%}')} / {tfl(kr, 'tflite_agreement', '{:.1%}')}",
+        })
+    lines.append(format_table(rows))
     for name in ("float", "qat"):
         shown = []
         for side, rows in (("tfmot", t), ("keras-compress", k)):
@@ -415,11 +420,8 @@ def markdown(results):
         "after training. \"Distinct values\": the most distinct values in any of the 12 stripped "
         "kernels, over both seeds.",
         "",
-        "| fine-tuning | tfmot macro-F1 | keras-compress macro-F1 | tfmot per seed "
-        "| keras-compress per seed | labels = own float control (tfmot / keras-compress) "
-        "| distinct values per kernel (tfmot / keras-compress) |",
-        "|---|---|---|---|---|---|---|",
     ]
+    rows = []
     for name in ("float",) + tuple(f"cluster{c}" for c in sorted(
             int(v["name"][7:]) for v in s["variants"] if v["method"] == "cluster")):
         tr, kr = t.get(name, {}), k.get(name, {})
@@ -428,10 +430,16 @@ def markdown(results):
         def most(row):
             return str(max(row["max_distinct_values"])) if row.get("max_distinct_values") else "n/a"
 
-        label = "float (control)" if name == "float" else f"k = {name[7:]}"
         bound = "" if name == "float" else "<= "
-        lines.append(f"| {label} | {tm} | {km} | {ts} | {ks} | {same(tr)} / {same(kr)} "
-                     f"| {bound}{most(tr)} / {bound}{most(kr)} |")
+        rows.append({
+            "fine-tuning": "float (control)" if name == "float" else f"k = {name[7:]}",
+            "tfmot macro-F1": tm, "keras-compress macro-F1": km, "tfmot per seed": ts,
+            "keras-compress per seed": ks,
+            "labels = own float control (tfmot / keras-compress)": f"{same(tr)} / {same(kr)}",
+            "distinct values per kernel (tfmot / keras-compress)":
+                f"{bound}{most(tr)} / {bound}{most(kr)}",
+        })
+    lines.append(format_table(rows))
     lines.append("")
     return "\n".join(lines)
 

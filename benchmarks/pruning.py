@@ -47,10 +47,8 @@ import datetime
 import gc
 import json
 import pathlib
-import platform
 import re
 import shlex
-import subprocess
 import sys
 import time
 
@@ -336,26 +334,23 @@ def pack_texts(model, texts, length):
 
 
 def time_variants(args, stripped_models, results, texts, gold):
-    """Per-message latency at batch 1 of every stripped model in Keras and in TFLite
-    (interleaved per message, `benchmarks/_timing.py`)."""
-    import _timing
-    import tensorflow as tf
-
-    from keras_compress.export import TFLiteClassifier
+    """Per-message latency at batch 1 of every stripped model in Keras and in TFLite, each
+    message in its smallest bucket (`keras_compress.bench`, interleaved per message)."""
+    from keras_compress.bench import KerasRunner, TFLiteRunner, time_messages
 
     tokenizer = stripped_models["control"].preprocessor.tokenizer
-    packed, share = _timing.pack_messages(tokenizer, texts, args.buckets)
-    spec = {k: tf.TensorSpec((1, None), tf.int32, name=k) for k in packed[0]}
-    variants = {}
+    runners = []
     for name, model in stripped_models.items():
-        serve = tf.function(lambda x, model=model: model(x, training=False), input_signature=[spec])
-        variants[f"{name}/keras"] = lambda p, serve=serve: serve(
-            {k: tf.constant(v) for k, v in p.items()}).numpy()
-        runner = TFLiteClassifier(results["configs"][name]["tflite"]["path"], num_threads=args.threads)
-        variants[f"{name}/tflite"] = runner.outputs
+        runners.append(KerasRunner(model, sequence_lengths=args.buckets, name=f"{name}/keras"))
+        runners.append(TFLiteRunner(results["configs"][name]["tflite"]["path"],
+                                    threads=args.threads, name=f"{name}/tflite",
+                                    tokenizer=tokenizer))
+    share = runners[-1].bucket_share(texts)
     log(f"buckets of the timed messages: {share}")
-    latency = _timing.time_interleaved(variants, packed, gold, rounds=args.rounds,
-                                       warmup=args.warmup, log=log)
+    timings = time_messages(runners, texts, rounds=args.rounds, modes=("cold",),
+                            warmup=args.warmup, progress=False)
+    latency = {name: {**timings.stats(name, "cold"), **timings.scores(name, gold)}
+               for name in timings.names}
     return latency, share
 
 
@@ -496,18 +491,6 @@ def peer(args, data, num_classes, out):
 # ---------------------------------------------------------------------------- report
 
 
-def machine():
-    model_name = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model_name = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or os.cpu_count()
-    return f"{cores}-core CPU ({model_name}), {platform.system()}, no GPU"
-
-
 def command_line(args):
     return ".venv/bin/python benchmarks/pruning.py " + shlex.join(args.argv)
 
@@ -517,6 +500,8 @@ def ratio(value, base):
 
 
 def markdown(results):
+    from keras_compress.bench import format_table
+
     c = results["configs"]
     control = c["control"]
     lat = results.get("latency", {})
@@ -568,11 +553,9 @@ def markdown(results):
         f"there for scale only, the machine was shared." if kc and tc else
         "- Latency: not measured in this run.",
         "",
-        "| config | pruned | macro-F1 | Δ macro-F1 (points) | accuracy | params | transformer params "
-        "| non-zero weights | Keras latency | TFLite latency | TFLite macro-F1 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     f0 = control["test"]["macro_f1"]
+    rows = []
     for name in names:
         e = c[name]
         pruned = []
@@ -585,14 +568,19 @@ def markdown(results):
                           f"neurons kept")
         k = lat.get(f"{name}/keras", {})
         t = lat.get(f"{name}/tflite", {})
-        lines.append(
-            f"| {name} | {'; '.join(pruned) or 'none'} | {e['test']['macro_f1']:.3f} "
-            f"| {100 * (e['test']['macro_f1'] - f0):+.1f} | {e['test']['accuracy']:.3f} "
-            f"| {ratio(e['params'], control['params']):.2f} "
-            f"| {ratio(e['encoder_params'], control['encoder_params']):.2f} "
-            f"| {ratio(e['nonzero_weights'], control['nonzero_weights']):.2f} "
-            f"| {ratio(k.get('mean_ms', 0), kc):.2f} | {ratio(t.get('mean_ms', 0), tc):.2f} "
-            f"| {t.get('macro_f1', float('nan')):.3f} |")
+        rows.append({
+            "config": name, "pruned": "; ".join(pruned) or "none",
+            "macro-F1": f"{e['test']['macro_f1']:.3f}",
+            "Δ macro-F1 (points)": f"{100 * (e['test']['macro_f1'] - f0):+.1f}",
+            "accuracy": f"{e['test']['accuracy']:.3f}",
+            "params": f"{ratio(e['params'], control['params']):.2f}",
+            "transformer params": f"{ratio(e['encoder_params'], control['encoder_params']):.2f}",
+            "non-zero weights": f"{ratio(e['nonzero_weights'], control['nonzero_weights']):.2f}",
+            "Keras latency": f"{ratio(k.get('mean_ms', 0), kc):.2f}",
+            "TFLite latency": f"{ratio(t.get('mean_ms', 0), tc):.2f}",
+            "TFLite macro-F1": f"{t.get('macro_f1', float('nan')):.3f}",
+        })
+    lines.append(format_table(rows))
     lines += [
         "",
         f"The control has {control['params']:,} parameters ({control['encoder_params']:,} in the "
@@ -628,21 +616,25 @@ def markdown(results):
         ]
         if p.get("tfmot_error"):
             lines += [f"tfmot could not run here: `{p['tfmot_error']}`", ""]
-        lines += ["| target sparsity | tfmot macro-F1 | keras-compress macro-F1 | tfmot per seed "
-                  "| keras-compress per seed | kernel sparsity reached (tfmot / keras-compress) |",
-                  "|---|---|---|---|---|---|"]
+        rows = []
         for row in p["rows"]:
             t, k = row.get("tfmot", {}), row.get("keras_compress", {})
 
-            def cell(side, key, fmt="{:.3f}"):
-                return fmt.format(side[key]) if key in side else "n/a"
+            def cell(side, key):
+                return f"{side[key]:.3f}" if key in side else "n/a"
 
-            per_seed = lambda side: " / ".join(f"{v:.3f}" for v in side.get("macro_f1_per_seed", [])) or "n/a"  # noqa: E731
-            lines.append(
-                f"| {row['sparsity']:.0%}{' (dense)' if not row['sparsity'] else ''} "
-                f"| {cell(t, 'macro_f1_mean')} | {cell(k, 'macro_f1_mean')} | {per_seed(t)} "
-                f"| {per_seed(k)} | {cell(t, 'kernel_sparsity_mean', '{:.3f}')} / "
-                f"{cell(k, 'kernel_sparsity_mean', '{:.3f}')} |")
+            def per_seed(side):
+                return " / ".join(f"{v:.3f}" for v in side.get("macro_f1_per_seed", [])) or "n/a"
+
+            rows.append({
+                "target sparsity": f"{row['sparsity']:.0%}" + ("" if row["sparsity"] else " (dense)"),
+                "tfmot macro-F1": cell(t, "macro_f1_mean"),
+                "keras-compress macro-F1": cell(k, "macro_f1_mean"),
+                "tfmot per seed": per_seed(t), "keras-compress per seed": per_seed(k),
+                "kernel sparsity reached (tfmot / keras-compress)":
+                    f"{cell(t, 'kernel_sparsity_mean')} / {cell(k, 'kernel_sparsity_mean')}",
+            })
+        lines.append(format_table(rows))
         lines.append("")
     for note in results.get("notes", []):
         lines.append(f"- {note}")
@@ -683,8 +675,8 @@ def main(argv=None):
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    import keras
-    import keras_hub
+
+    from keras_compress.bench import machine, machine_line
 
     data, label_ids = load_data(args.data, args.quick)
     label_names = sorted(label_ids, key=label_ids.get)
@@ -692,11 +684,11 @@ def main(argv=None):
         + f", {len(label_ids)} intents")
     base_path, finetune = fine_tune(args, data, len(label_ids), out)
 
+    info = machine()
     results = {"command": command_line(args), "date": datetime.date.today().isoformat(),
-               "machine": machine(), "dataset": pathlib.Path(args.data).resolve().name,
+               "machine": machine_line(info), "dataset": pathlib.Path(args.data).resolve().name,
                "sizes": {s: len(t) for s, (t, _) in data.items()}, "num_classes": len(label_ids),
-               "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                            "keras_hub": keras_hub.__version__},
+               "versions": info,
                "finetune": finetune, "reused": bool(finetune.get("reused")),
                "recovery_epochs": args.recovery_epochs, "recovery_lr": args.recovery_lr,
                "buckets": list(args.buckets), "threads": args.threads, "rounds": args.rounds,

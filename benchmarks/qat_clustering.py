@@ -39,7 +39,6 @@ import argparse
 import datetime
 import json
 import pathlib
-import platform
 import sys
 import time
 
@@ -68,6 +67,7 @@ def main():
     sys.path.insert(0, str(ROOT))
     import keras
 
+    from keras_compress.bench import machine, machine_line
     from keras_compress.data import load_intents
     from tests.conftest import SARA_FINETUNE, minilm_classifier, shuffled_batches
 
@@ -97,7 +97,7 @@ def main():
         model.save(base_path)
     results = {
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine_line(machine()),
         "command": " ".join(sys.argv),
         "model": str(base_path),
     }
@@ -178,7 +178,7 @@ class Bench:
                      "ptq_per_tensor", "ptq_per_channel"):
             model = self.load()
             keras.utils.set_random_seed(4)
-            started = time.perf_counter()
+            started = time.monotonic()
             granularity = name.split("_", 1)[-1]
             if name == "float+1":
                 self.compile(model, 2.5e-4)
@@ -203,20 +203,27 @@ class Bench:
                 for layer in self.qat_layers(model):
                     layer.enable_quantization(True)
                 runs[name] = {"on": self.score(model)}
-            runs[name]["seconds"] = time.perf_counter() - started
+            runs[name]["seconds"] = time.monotonic() - started
             print(name, runs[name], flush=True)
         return runs
 
-    def packed_test(self, model):
+    def test_messages(self, model):
+        """`(texts, labels, prepare)`: the test messages (`--limit`), and `prepare(text)`
+        giving a message's batch-1 inputs packed by `model`'s preprocessor (length 32)."""
         texts, labels = self.encode("test")
+        if self.args.limit is not None:
+            texts, labels = texts[: self.args.limit], labels[: self.args.limit]
         packed = model.preprocessor(texts)
         if isinstance(packed, tuple):
             packed = packed[0]
-        return {k: np.asarray(v).astype("int32") for k, v in packed.items()}, labels
+        packed = {k: np.asarray(v).astype("int32") for k, v in packed.items()}
+        rows = {text: i for i, text in enumerate(texts)}
+        return texts, labels, lambda text: {k: v[rows[text]:rows[text] + 1]
+                                            for k, v in packed.items()}
 
     def tflite_runs(self):
         import keras_compress
-        from keras_compress import metrics
+        from keras_compress.bench import time_messages
 
         float_model = self.load()
         if "per_tensor" not in self.qat_models:
@@ -227,25 +234,17 @@ class Bench:
             "qat_int8": convert(self.qat_models["per_tensor"], optimize=True),
             "qat_int8_emb": convert(self.qat_models["per_tensor_emb"], optimize=True),
         }
-        packed, labels = self.packed_test(float_model)
-        count = len(labels) if self.args.limit is None else self.args.limit
+        texts, labels, prepare = self.test_messages(float_model)
         runs = {name: {"bytes": len(content)} for name, content in contents.items()}
         for threads in (1, 2):
-            interpreters = {name: interpreter(content, threads)
-                            for name, content in contents.items()}
-            times = {name: [] for name in contents}
-            for round_ in range(self.args.rounds):
-                shift = round_ % len(contents)
-                order = list(contents)[shift:] + list(contents)[:shift]
-                for name in order:
-                    predicted, elapsed = run_messages(interpreters[name], packed, count)
-                    times[name].append(elapsed)
-                    if threads == 1 and round_ == 0:
-                        runs[name]["macro_f1"] = metrics.macro_f1(labels[:count], predicted)
-                        runs[name]["accuracy"] = metrics.accuracy(labels[:count], predicted)
+            runners = [tflite_runner(content, threads, name, prepare)
+                       for name, content in contents.items()]
+            timings = time_messages(runners, texts, rounds=self.args.rounds, modes=("cold",),
+                                    progress=False)
             for name in contents:
-                per_message = np.median(np.stack(times[name]), axis=0)
-                runs[name][f"ms_median_{threads}t"] = float(np.median(per_message) * 1000)
+                runs[name][f"ms_median_{threads}t"] = timings.stats(name, "cold")["median_ms"]
+                if threads == 1:
+                    runs[name].update(timings.scores(name, labels))
         print("tflite", runs, flush=True)
         return runs
 
@@ -253,26 +252,22 @@ class Bench:
         import keras
         import tensorflow as tf
 
+        from keras_compress.bench import FunctionRunner, time_messages
+
         result = {}
         model = self.load()
-        packed, _ = self.packed_test(model)
-        one = {k: v[:1] for k, v in packed.items()}
-        timings = {}
-        for name in ("float32", "int8"):
+        texts, _, prepare = self.test_messages(model)
+        medians = {}
+        for name in ("float32", "int8"):  # one after the other: int8 quantizes `model` in place
             if name == "int8":
                 model.quantize("int8")
                 result["int8"] = self.score(model)
             call = tf.function(lambda x: model(x, training=False))
-            for _ in range(5):
-                call(one)
-            samples = []
-            for i in range(min(200, len(packed["token_ids"]))):
-                x = {k: v[i:i + 1] for k, v in packed.items()}
-                started = time.perf_counter()
-                call(x)
-                samples.append(time.perf_counter() - started)
-            timings[name] = float(np.median(samples) * 1000)
-        result["ms_median_batch1"] = timings
+            runner = FunctionRunner(call, name=name, prepare=prepare)
+            timings = time_messages([runner], texts[:200], modes=("cold",), warmup=5,
+                                    progress=False)
+            medians[name] = timings.stats(name, "cold")["median_ms"]
+        result["ms_median_batch1"] = medians
         try:
             convert(model, optimize=False)
             result["converts"] = True
@@ -335,40 +330,33 @@ def convert(model, optimize):
                                     inputs=("token_ids", "segment_ids", "padding_mask"))
 
 
-def interpreter(content, threads):
+def tflite_runner(content, threads, name, prepare):
+    """A `keras_compress.bench` runner of a raw `.tflite` (no metadata) on packed inputs."""
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_content=content, num_threads=threads)
-    runner.allocate_tensors()
-    return runner.get_signature_runner()
+    from keras_compress.bench import FunctionRunner
 
-
-def run_messages(runner, packed, count):
-    predicted, elapsed = [], []
-    for i in range(count):
-        x = {k: v[i:i + 1] for k, v in packed.items()}
-        started = time.perf_counter()
-        logits = runner(**x)["logits"]
-        elapsed.append(time.perf_counter() - started)
-        predicted.append(int(np.argmax(logits)))
-    return np.array(predicted), np.array(elapsed)
+    interpreter = Interpreter(model_content=content, num_threads=threads)
+    interpreter.allocate_tensors()
+    signature = interpreter.get_signature_runner()
+    return FunctionRunner(lambda x: signature(**x)["logits"], name=name, prepare=prepare)
 
 
 def print_tables(results):
-    print("\n| run | macro-F1 | accuracy | macro-F1, same weights in float |")
-    print("|---|---|---|---|")
-    print(f"| fine-tuned float | {results['float']['macro_f1']:.4f} | "
-          f"{results['float']['accuracy']:.4f} | |")
+    from keras_compress.bench import format_table
+
+    rows = [{"run": "fine-tuned float", "macro-F1": results["float"]["macro_f1"],
+             "accuracy": results["float"]["accuracy"]}]
     for name, run in results.get("qat", {}).items():
-        off = run.get("off", {}).get("macro_f1")
-        print(f"| {name} | {run['on']['macro_f1']:.4f} | {run['on']['accuracy']:.4f} | "
-              f"{'' if off is None else f'{off:.4f}'} |")
+        rows.append({"run": name, "macro-F1": run["on"]["macro_f1"],
+                     "accuracy": run["on"]["accuracy"],
+                     "macro-F1, same weights in float": run.get("off", {}).get("macro_f1")})
+    print("\n" + format_table(rows))
     if "tflite" in results:
-        print("\n| TFLite | bytes | macro-F1 | ms/message 1 thread | 2 threads |")
-        print("|---|---|---|---|---|")
-        for name, run in results["tflite"].items():
-            print(f"| {name} | {run['bytes']:,} | {run['macro_f1']:.4f} | "
-                  f"{run['ms_median_1t']:.2f} | {run['ms_median_2t']:.2f} |")
+        print("\n" + format_table([
+            {"TFLite": name, "bytes": f"{run['bytes']:,}", "macro-F1": run["macro_f1"],
+             "ms/message 1 thread": run["ms_median_1t"], "2 threads": run["ms_median_2t"]}
+            for name, run in results["tflite"].items()]))
     if "keras_int8" in results:
         print("\nKeras model.quantize('int8'):", json.dumps(results["keras_int8"]))
 

@@ -313,6 +313,8 @@ def plots(rows, folder, doc):
 
 
 def summary_markdown(rows, plot_paths, peers=None):
+    from keras_compress.bench import format_table
+
     lines = [
         "## Summary",
         "",
@@ -329,20 +331,15 @@ def summary_markdown(rows, plot_paths, peers=None):
         lines += ["", f"### {data}"]
         for source, run_rows in runs.items():
             front = pareto_front(run_rows)
-            lines += [
-                "",
-                f"From {source}; (P): on the Pareto front of this run.",
-                "",
-                "| method | macro-F1 | accuracy | size MB | speed-up (mean / median) |",
-                "|---|---|---|---|---|",
-            ]
-            for row in run_rows:
-                marker = " (P)" if row in front else ""
-                lines.append(
-                    f"| {row['method']}{marker} | {_fmt(row['macro_f1'], '.3f')} | "
-                    f"{_fmt(row['accuracy'], '.3f')} | {_fmt(row['size_mb'], '.1f')} | "
-                    f"{row['speedup']:.1f}x / {row['speedup_median']:.1f}x |"
-                )
+            lines += ["", f"From {source}; (P): on the Pareto front of this run.", "",
+                      format_table([{
+                          "method": row["method"] + (" (P)" if row in front else ""),
+                          "macro-F1": _fmt(row["macro_f1"], ".3f"),
+                          "accuracy": _fmt(row["accuracy"], ".3f"),
+                          "size MB": _fmt(row["size_mb"], ".1f"),
+                          "speed-up (mean / median)":
+                              f"{row['speedup']:.1f}x / {row['speedup_median']:.1f}x",
+                      } for row in run_rows])]
         if data in plot_paths:
             lines += ["", f"![{data}: macro-F1 vs speed-up]({plot_paths[data]})"]
         peer_rows = (peers or {}).get(data, [])
@@ -352,12 +349,9 @@ def summary_markdown(rows, plot_paths, peers=None):
                 "Peers on the small `tf_keras` / Keras 3 transformer twin (same code, initial "
                 "weights, data order and steps on both sides; mean test macro-F1 over seeds):",
                 "",
-                "| comparison | tfmot | keras-compress | seeds | run |",
-                "|---|---|---|---|---|",
-            ]
-            lines += [
-                f"| {r['comparison']} | {r['tfmot']:.3f} | {r['ours']:.3f} | {r['seeds']} | "
-                f"{r['source']} |" for r in peer_rows
+                format_table([{"comparison": r["comparison"], "tfmot": f"{r['tfmot']:.3f}",
+                               "keras-compress": f"{r['ours']:.3f}", "seeds": r["seeds"],
+                               "run": r["source"]} for r in peer_rows]),
             ]
     return "\n".join(lines) + "\n"
 

@@ -39,8 +39,6 @@ import argparse
 import json
 import math
 import pathlib
-import platform
-import statistics
 import sys
 import time
 import warnings
@@ -298,61 +296,6 @@ def export(model, path, data, intents, args):
         fail(f"exporting {path}: {error}")
 
 
-# ---------------------------------------------------------------- latency
-
-
-def time_per_message(runners, token_lists, args):
-    """Milliseconds per message for each runner: `{name: array (messages,)}`.
-
-    Messages are timed one by one at batch 1. For each message every runner
-    runs `--latency-rounds` times, in an order rotated message by message, so
-    that other jobs on the CPU slow all runners alike; a message's time is its
-    median round.
-    """
-    import keras
-
-    names = list(runners)
-    times = {name: np.zeros(len(token_lists)) for name in names}
-    progress = None if args.quiet else keras.utils.Progbar(len(token_lists), unit_name="message")
-    for index, token_list in enumerate(token_lists):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            run = runners[name]
-            rounds = []
-            for _ in range(args.latency_rounds):
-                start = time.perf_counter()
-                run(token_list)
-                rounds.append(time.perf_counter() - start)
-            times[name][index] = 1e3 * statistics.median(rounds)
-        if progress is not None:
-            progress.update(index + 1)
-    return times
-
-
-def keras_runner(model, sequence_length, pack):
-    """Runs `model` in a compiled `tf.function` on one message padded to `sequence_length`."""
-    import tensorflow as tf
-
-    @tf.function
-    def serve(inputs):
-        return model(inputs, training=False)
-
-    def run(token_list):
-        packed = pack(token_list, sequence_length)
-        return serve({name: tf.constant(value) for name, value in packed.items()}).numpy()
-
-    return run
-
-
-def tflite_runner(classifier, longest, pack):
-    """Runs a `TFLiteClassifier` on one message, in the smallest bucket that holds it."""
-
-    def run(token_list):
-        return classifier.outputs(pack(token_list, longest))
-
-    return run
-
-
 # ---------------------------------------------------------------- report
 
 
@@ -361,28 +304,19 @@ def file_mb(path):
 
 
 def print_variants(variants, args):
-    header = ("model", "macro-F1", "accuracy", "params", "size MB", "median ms", "mean ms")
-    rows = [
-        (VARIANTS[name][0], f"{v['macro_f1']:.4f}", f"{v['accuracy']:.4f}", f"{v['params']:,}",
-         f"{v['size_mb']:.1f}" if v.get("size_mb") is not None else "-",
-         f"{v['median_ms']:.2f}", f"{v['mean_ms']:.2f}")
+    from keras_compress.bench import format_table
+
+    print(format_table([
+        {"model": VARIANTS[name][0], "macro-F1": f"{v['macro_f1']:.4f}",
+         "accuracy": f"{v['accuracy']:.4f}", "params": f"{v['params']:,}",
+         "size MB": f"{v['size_mb']:.1f}" if v.get("size_mb") is not None else "-",
+         "median ms": f"{v['median_ms']:.2f}", "mean ms": f"{v['mean_ms']:.2f}"}
         for name, v in variants.items()
-    ]
-    print_table(header, rows)
-
-
-def print_table(header, rows):
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for number, row in enumerate([header, *rows]):
-        cells = [str(row[0]).ljust(widths[0])]
-        cells += [str(cell).rjust(width) for cell, width in zip(row[1:], widths[1:])]
-        print("  " + "  ".join(cells))
-        if number == 0:
-            print("  " + "  ".join("-" * width for width in widths))
+    ]))
 
 
 def before_after_rows(before, after, args):
-    return [
+    rows = [
         ("test macro-F1", f"{before['macro_f1']:.4f}", f"{after['macro_f1']:.4f}",
          f"{100 * (after['macro_f1'] - before['macro_f1']):+.1f} points"),
         ("test accuracy", f"{before['accuracy']:.4f}", f"{after['accuracy']:.4f}",
@@ -396,6 +330,7 @@ def before_after_rows(before, after, args):
         ("latency / message, mean (ms)", f"{before['mean_ms']:.2f}", f"{after['mean_ms']:.2f}",
          f"{before['mean_ms'] / after['mean_ms']:.1f}x faster"),
     ]
+    return [dict(zip(("", "before", "after", "change"), row)) for row in rows]
 
 
 def save_plot(variants, path, title):
@@ -436,12 +371,12 @@ def save_plot(variants, path, title):
 
 def main(argv=None):
     args = parse_args(argv)
-    started = time.perf_counter()
+    started = time.monotonic()
     stage_seconds = {}
 
     def stage(name, since):
-        stage_seconds[name] = round(time.perf_counter() - since, 1)
-        return time.perf_counter()
+        stage_seconds[name] = round(time.monotonic() - since, 1)
+        return time.monotonic()
 
     data, intents = load_data(args)  # before the heavy imports: bad data fails fast
     preset = args.preset or default_preset()
@@ -459,13 +394,21 @@ def main(argv=None):
     import keras
 
     import keras_compress
-    from keras_compress.export import TFLiteClassifier, buckets, tokens
+    from keras_compress.bench import (
+        KerasRunner,
+        TFLiteRunner,
+        format_table,
+        machine,
+        machine_line,
+        time_messages,
+    )
+    from keras_compress.export import TFLiteClassifier
 
     keras.utils.set_random_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     test_texts, test_labels = data["test"]
     verbose = 0 if args.quiet else 1
-    now = time.perf_counter()
+    now = time.monotonic()
 
     # 1. Fine-tune.
     print(f"\n== 1. fine-tuning {preset} for {args.epochs} epoch(s) "
@@ -537,38 +480,23 @@ def main(argv=None):
               f"{report.parity['label_agreement']:.1%}")
     now = stage("export", now)
 
-    # 4. Time every model on the test messages, one by one.
-    tokenizer = model.preprocessor.tokenizer
-    start_id, end_id, pad_id = tokens.special_ids(tokenizer)
+    # 4. Time every model on the test messages, one by one (keras_compress.bench).
     count = args.latency_messages or len(test_texts)
-    token_lists = tokens.tokenize(tokenizer, test_texts[:count])
-
-    def pack(token_list, length):
-        return buckets.pack_tokens([token_list], length, start_id, end_id, pad_id)
-
-    runners = {
-        "keras_fp32": keras_runner(model, args.sequence_length, pack),
-        "keras_pruned": keras_runner(stripped, args.sequence_length, pack),
-        "tflite_unpruned": tflite_runner(variants["tflite_unpruned"].pop("runner"),
-                                         args.buckets[-1], pack),
-        "tflite_compressed": tflite_runner(variants["tflite_compressed"].pop("runner"),
-                                           args.buckets[-1], pack),
-    }
-    print(f"\n== 4. timing {len(token_lists)} test messages one by one, batch 1, "
-          f"{args.threads} thread(s), {args.latency_rounds} round(s) each (model only)")
-    filler = (token_lists[0] or [start_id])[:1]
-    for run in runners.values():  # trace, and warm up every bucket
-        for length in args.buckets:
-            run(filler * (length - 2))
-    times = time_per_message(runners, token_lists, args)
-    for name, ms in times.items():
-        variants[name].update(mean_ms=float(np.mean(ms)), median_ms=float(np.median(ms)),
-                              p90_ms=float(np.percentile(ms, 90)))
-    lengths = [len(ids) + 2 for ids in token_lists]
-    bucket_share = {
-        str(b): float(np.mean([buckets.choose_bucket(n, args.buckets) == b for n in lengths]))
-        for b in args.buckets
-    }
+    runners = [
+        KerasRunner(model, sequence_length=args.sequence_length, name="keras_fp32"),
+        KerasRunner(stripped, sequence_length=args.sequence_length, name="keras_pruned",
+                    tokenizer=model.preprocessor.tokenizer),
+        TFLiteRunner(variants["tflite_unpruned"].pop("runner"), name="tflite_unpruned"),
+        TFLiteRunner(variants["tflite_compressed"].pop("runner"), name="tflite_compressed"),
+    ]
+    print(f"\n== 4. timing {count} test messages one by one, batch 1, "
+          f"{args.threads} thread(s), {args.latency_rounds} round(s) each (model only, warm)")
+    timings = time_messages(runners, test_texts[:count], rounds=args.latency_rounds,
+                            modes=("warm",), seed=args.seed, progress=not args.quiet)
+    for name in timings.names:
+        variants[name].update(timings.stats(name))
+    lengths = [runners[-1].prepare(text)["token_ids"].shape[1] for text in test_texts[:count]]
+    bucket_share = {str(b): float(np.mean([n == b for n in lengths])) for b in args.buckets}
     now = stage("latency", now)
 
     # 5. Report.
@@ -584,9 +512,7 @@ def main(argv=None):
         "sizes": {name: len(data[name][0]) for name in SPLITS},
         "settings": {k: (list(v) if isinstance(v, tuple) else v)
                      for k, v in vars(args).items() if k not in ("data", "out")},
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-                   f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
-                   f"Keras {keras.__version__}",
+        "machine": machine_line(machine()),
         "variants": {name: {"label": VARIANTS[name][0], "description": VARIANTS[name][1], **v}
                      for name, v in variants.items()},
         "before": "keras_fp32",
@@ -595,13 +521,13 @@ def main(argv=None):
         "speedup_mean": before["mean_ms"] / after["mean_ms"],
         "size_ratio": before["size_mb"] / after["size_mb"],
         "macro_f1_change_points": 100 * (after["macro_f1"] - before["macro_f1"]),
-        "timed_messages": len(token_lists),
+        "timed_messages": count,
         "bucket_share": bucket_share,
         "files": {"tflite": str(tflite_path), "unpruned_tflite": str(unpruned_path),
                   "fine_tuned_keras": str(keras_path),
                   "plot": None if plot_problem else str(plot_path)},
         "stage_seconds": stage_seconds,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.monotonic() - started, 1),
     }
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
 
@@ -609,7 +535,7 @@ def main(argv=None):
     print_variants(variants, args)
     print(f"\n== before / after (Keras fp32 padded to {args.sequence_length} vs TFLite "
           f"{args.quantization}, pruned, buckets {'/'.join(map(str, args.buckets))})")
-    print_table(("", "before", "after", "change"), before_after_rows(before, after, args))
+    print(format_table(before_after_rows(before, after, args)))
     print("\nlatency: batch 1, tokenization excluded, median over messages of each message's "
           f"median of {args.latency_rounds} round(s); messages per bucket: "
           + ", ".join(f"{b}: {share:.0%}" for b, share in bucket_share.items()))

@@ -1,4 +1,4 @@
-"""The `keras-compress` command: inspect a saved model, export it to TFLite, benchmark it.
+"""The `keras-compress` command line: argument parsing (the bodies: keras_compress.commands).
 
     keras-compress inspect MODEL.keras
     keras-compress export MODEL.keras --quantize dynamic --out M.tflite --labels train.jsonl
@@ -9,31 +9,28 @@ non-zero exit code: 2 for a bad command line (missing file, wrong suffix, unknow
 option value), 1 for a problem found while running (unreadable model, malformed or
 mislabeled data, failed parity check). `--debug` shows the traceback instead.
 
+Nothing here imports TensorFlow: `keras-compress --help` and option errors answer at once;
+a command's body imports what it needs. A new command is a function that adds its
+parser (`_add_NAME`, setting `run`) listed in `COMMANDS`.
+
 See docs/cli.md.
 """
 
 import argparse
-import json
+import importlib
+import os
 import pathlib
-import statistics
 import sys
-import time
-import warnings
-import zipfile
+
+from keras_compress import __version__
+from keras_compress import commands as bodies
+from keras_compress.commands import CLIError, describe
 
 QUANTIZE_CHOICES = ("none", "dynamic", "int8", "float16")
 TEXT_SUFFIXES = (".jsonl", ".csv", ".yml", ".yaml", ".txt")
 DEFAULT_DATA_LIMIT = 300
-WARMUP_RUNS = 5
 
-
-class CLIError(Exception):
-    """A problem to report in one line; `code` is the exit status."""
-
-    def __init__(self, message, code=1, prog=None):
-        super().__init__(message)
-        self.code = code
-        self.prog = prog
+__all__ = ["CLIError", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,6 +54,7 @@ def main(argv=None):
     try:
         args = parser.parse_args(argv)
         prog = f"{parser.prog} {args.command}"
+        quiet_tensorflow(getattr(args, "debug", False))
         return args.run(args) or 0
     except SystemExit as exit_:  # --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
@@ -69,28 +67,51 @@ def main(argv=None):
         if isinstance(error, CLIError):
             _print_error(error.prog or prog, str(error))
             return error.code
-        _print_error(prog, _describe(error))
+        _print_error(prog, describe(error))
         return 1
+
+
+def quiet_tensorflow(debug=False):
+    """Imports TensorFlow without its start-up log lines above the command's output.
+
+    TensorFlow logs through absl in C++ while it loads (CUDA probing, CPU features), which
+    `TF_CPP_MIN_LOG_LEVEL` does not silence; so the process's stderr goes to a temporary
+    file for the import and is shown only if the import fails (or with `--debug`). A no-op
+    when TensorFlow is already imported; a log level the user set wins.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if debug:
+        importlib.import_module("tensorflow")
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            tensorflow = importlib.import_module("tensorflow")
+            tensorflow.config.list_physical_devices()  # probes (and logs about) devices now
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _print_error(prog, message):
     print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
 
 
-def _describe(error):
-    """One line for an exception from the library (its type when it is not a usual one)."""
-    message = str(error).strip() or type(error).__name__
-    if isinstance(error, (ValueError, TypeError, FileNotFoundError, NotImplementedError)):
-        return message
-    return f"{type(error).__name__}: {message}"
-
-
 # --- the parser ------------------------------------------------------------------------
 
 
 def _build_parser():
-    from keras_compress import __version__
-
     parser = _Parser(
         prog="keras-compress",
         description="Inspect compressed Keras models, export them to TFLite, benchmark the "
@@ -98,8 +119,13 @@ def _build_parser():
         epilog="Run `keras-compress COMMAND --help` for a command's options. Docs: docs/cli.md.",
     )
     parser.add_argument("--version", action="version", version=f"keras-compress {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add_command in COMMANDS:
+        add_command(subparsers)
+    return parser
 
+
+def _add_inspect(commands):
     inspect = commands.add_parser(
         "inspect",
         help="compression summary and parameter counts of a saved .keras model",
@@ -114,8 +140,10 @@ def _build_parser():
     inspect.add_argument("model", metavar="MODEL.keras", type=_input_file(".keras", "MODEL"),
                          help="a model saved with model.save(...)")
     _add_common(inspect)
-    inspect.set_defaults(run=_inspect)
+    inspect.set_defaults(run=bodies.run_inspect)
 
+
+def _add_export(commands):
     export = commands.add_parser(
         "export",
         help="convert a saved .keras text classifier to .tflite, with a parity check",
@@ -171,28 +199,22 @@ def _build_parser():
         f"random sample (default {DEFAULT_DATA_LIMIT})",
     )
     export.add_argument(
-        "--atol", metavar="X|none", type=_tolerance("--atol", upper=None), default="default",
+        "--atol", metavar="X|none", type=_tolerance("--atol", upper=None),
+        default=argparse.SUPPRESS,
         help="largest allowed max abs difference of the outputs; none skips the check "
         "(default: 1e-4 for float32, unchecked otherwise)",
     )
     export.add_argument(
         "--min-agreement", metavar="X|none", type=_tolerance("--min-agreement", upper=1.0),
-        default="default",
+        default=argparse.SUPPRESS,
         help="smallest allowed fraction of equal labels, in [0, 1]; none skips the check "
         "(default: 0.9 for dynamic and float16, 0.8 for int8)",
     )
-    export.add_argument(
-        "--latency-runs", metavar="N", type=_positive_int("--latency-runs", minimum=0),
-        default=0,
-        help="time every bucket N times and report the median (default 0: skip timing)",
-    )
-    export.add_argument(
-        "--threads", metavar="1,2", type=_int_list("--threads", minimum=1), default=(1, 2),
-        help="thread counts for --latency-runs (default 1,2)",
-    )
     _add_common(export)
-    export.set_defaults(run=_export)
+    export.set_defaults(run=bodies.run_export)
 
+
+def _add_bench(commands):
     bench = commands.add_parser(
         "bench",
         help="accuracy, macro-F1 and per-message latency of a .tflite on labelled data",
@@ -230,8 +252,11 @@ def _build_parser():
         "M.tflite.tokenizer beside the model)",
     )
     _add_common(bench)
-    bench.set_defaults(run=_bench)
-    return parser
+    bench.set_defaults(run=bodies.run_bench)
+
+
+# The subcommands, in `--help` order: each adds its parser and sets `run` to its body.
+COMMANDS = (_add_inspect, _add_export, _add_bench)
 
 
 def _add_common(parser):
@@ -316,8 +341,6 @@ def _tolerance(name, upper):
     def check(value):
         if value.lower() == "none":
             return None
-        if value.lower() == "default":
-            return "default"
         try:
             number = float(value)
         except ValueError:
@@ -340,353 +363,6 @@ def _tokenizer_path(value):
             f"{value} is neither a .keras model nor a tokenizer directory"
         )
     return path
-
-
-# --- loading ---------------------------------------------------------------------------
-
-
-def _load_model(path):
-    import keras
-
-    import keras_compress  # noqa: F401  registers the compression layers for loading
-
-    if pathlib.Path(path).is_file() and not zipfile.is_zipfile(path):
-        # Keras reports any non-zip file as "File not found"; the file is there.
-        raise CLIError(
-            f"cannot load {path} as a Keras model: the file exists but is not a .keras "
-            "archive (not a zip file; truncated, or saved in another format)"
-        )
-    try:
-        with warnings.catch_warnings():
-            # keras-hub tasks have a custom compile(); Keras warns it is not restored.
-            warnings.filterwarnings("ignore", message=r"`compile\(\)` was not called")
-            warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer")
-            return keras.saving.load_model(path)
-    except Exception as error:
-        raise CLIError(f"cannot load {path} as a Keras model: {_describe(error)}") from error
-
-
-def _load_intents(path, flag):
-    """`keras_compress.data.load_intents`, its errors prefixed with the option."""
-    from keras_compress.data import load_intents
-
-    try:
-        return load_intents(path)
-    except (ValueError, OSError) as error:
-        raise CLIError(f"{flag}: {error}") from error
-
-
-def _read_lines(path, flag):
-    """The non-empty lines of a text file, stripped."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        raise CLIError(f"{flag}: {path}: not UTF-8 text ({error.reason})") from error
-    return [line.strip() for line in lines if line.strip()]
-
-
-def _read_texts(path, limit, flag):
-    """The texts of a data file (.txt: one per line), at most `limit` (fixed sample)."""
-    if path.suffix.lower() == ".txt":
-        texts = _read_lines(path, flag)
-        if not texts:
-            raise CLIError(f"{flag}: {path}: no texts (the file is empty)")
-    else:
-        texts, _ = _load_intents(path, flag)
-    if len(texts) > limit:
-        import numpy as np
-
-        rows = np.sort(np.random.default_rng(0).choice(len(texts), limit, replace=False))
-        texts = [texts[i] for i in rows]
-    return texts
-
-
-def _read_labels(path):
-    """Label names in class-id order: a .txt list, or a data file's sorted intents."""
-    if path.suffix.lower() == ".txt":
-        names = _read_lines(path, "--labels")
-        if not names:
-            raise CLIError(f"--labels: {path}: no label names (the file is empty)")
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise CLIError(f"--labels: {path}: duplicate label names {duplicates}")
-        return names
-    return sorted(set(_load_intents(path, "--labels")[1]))
-
-
-def _tokenizer_dir(tflite):
-    from keras_compress.export import tokens
-
-    return tokens.tokenizer_dir(tflite)
-
-
-def _load_tokenizer(path):
-    """A keras-hub tokenizer from a .keras model, an export's tokenizer dir or a preset."""
-
-    if path.is_file():
-        preprocessor = getattr(_load_model(path), "preprocessor", None)
-        if preprocessor is None or getattr(preprocessor, "tokenizer", None) is None:
-            raise CLIError(f"--tokenizer {path}: the model has no preprocessor with a tokenizer")
-        return preprocessor.tokenizer
-    from keras_compress.export import tokens
-
-    if not ((path / "config.json").is_file() or (path / "tokenizer.json").is_file()):
-        raise CLIError(
-            f"--tokenizer {path}: no tokenizer.json (expected a directory written by "
-            "`keras-compress export`, a keras-hub preset, or a .keras model)"
-        )
-    try:
-        return tokens.load_tokenizer(path)
-    except Exception as error:
-        raise CLIError(f"cannot load a tokenizer from {path}: {_describe(error)}") from error
-
-
-# --- inspect ---------------------------------------------------------------------------
-
-
-def _inspect(args):
-    import numpy as np
-
-    import keras_compress
-    from keras_compress.layers.base import weight_count
-
-    model = _load_model(args.model)
-    print(f"{args.model}: {type(model).__name__} \"{model.name}\"")
-    print(_describe_model(model))
-    print()
-    keras_compress.summary(model)
-    variables = int(sum(int(np.prod(v.shape)) for v in model.weights))
-    weights = weight_count(model)
-    print()
-    print("parameters")
-    print(f"  all model variables    {variables:>12,}  (masks and quantization ranges included)")
-    print(f"  weights                {weights:>12,}  (the summary's total)")
-    try:
-        plain = keras_compress.strip(model)
-    except Exception as error:
-        print(f"  after strip            (strip fails: {' '.join(_describe(error).split())})")
-        return 0
-    after = int(plain.count_params())
-    nonzero = int(sum(np.count_nonzero(np.asarray(v)) for v in plain.weights))
-    print(f"  after strip            {after:>12,}  (pruned heads and neurons cut out, as exported)")
-    print(f"  non-zero after strip   {nonzero:>12,}  ({nonzero / max(after, 1):.1%})")
-    return 0
-
-
-def _describe_model(model):
-    import keras
-
-    parts = []
-    try:
-        outputs = model.outputs
-        if outputs and len(outputs) == 1:
-            parts.append(f"{outputs[0].shape[-1]} outputs")
-    except (AttributeError, ValueError):
-        pass
-    inputs = getattr(model, "input", None)
-    if isinstance(inputs, dict):
-        parts.append("inputs " + ", ".join(inputs))
-    backbone = getattr(model, "backbone", None)
-    if isinstance(backbone, keras.Model):
-        details = [f"{name} {getattr(backbone, name)}" for name in
-                   ("num_layers", "num_heads", "hidden_dim", "intermediate_dim",
-                    "vocabulary_size", "max_sequence_length") if hasattr(backbone, name)]
-        parts.append(f"backbone {type(backbone).__name__} ({', '.join(details)})")
-    preprocessor = getattr(model, "preprocessor", None)
-    if preprocessor is not None:
-        length = getattr(preprocessor, "sequence_length", None)
-        parts.append(f"preprocessor {type(preprocessor).__name__} (sequence_length {length})")
-    else:
-        parts.append("no preprocessor")
-    return "  " + "; ".join(parts)
-
-
-# --- export ----------------------------------------------------------------------------
-
-
-def _export(args):
-    from keras_compress.export import to_tflite
-
-    out = args.out or args.model.with_suffix(".tflite")
-    quantization = None if args.quantize == "none" else args.quantize
-    # Read the small inputs first: their errors come before the slow model load.
-    labels = _read_labels(args.labels) if args.labels else None
-    representative = (
-        _read_texts(args.representative_data, args.data_limit, "--representative-data")
-        if args.representative_data else None
-    )
-    parity = (
-        _read_texts(args.parity_data, args.data_limit, "--parity-data") if args.parity_data else None
-    )
-    model = _load_model(args.model)
-    if labels is not None:
-        classes = _num_classes(model)
-        if classes is not None and len(labels) != classes:
-            raise CLIError(
-                f"--labels {args.labels}: {len(labels)} label names, but the model has "
-                f"{classes} classes"
-            )
-    try:
-        report = _to_tflite(to_tflite, model, out, quantization, args, representative, labels,
-                            parity)
-    except Exception as error:
-        raise CLIError(_with_flag_names(_describe(error))) from error
-    print(report.table())
-    if args.latency_runs:
-        print("note: --latency-runs is ignored: to_tflite no longer times the model; "
-              "time the file with `keras-compress bench`")
-    written = [str(out), f"{out}.json"]
-    tokenizer = None
-    if _tokenizer_dir(out).is_dir():  # to_tflite saves the preprocessor's tokenizer
-        tokenizer = _tokenizer_dir(out)
-        written.append(f"{tokenizer}/")
-    print(f"wrote {', '.join(written)}")
-    if labels is None:
-        print("note: no --labels given, so the export has no label names; "
-              "`keras-compress bench` needs them")
-    if tokenizer is None:
-        print("note: no tokenizer beside the export; pass `--tokenizer` to `keras-compress bench`")
-    return 0
-
-
-def _to_tflite(to_tflite, model, out, quantization, args, representative, labels, parity):
-    from keras_compress.export import ExportConfig, Parity
-
-    config = ExportConfig(quantization, sequence_lengths=args.lengths,
-                          representative_data=representative)
-    default = Parity.for_quantization(quantization)
-    return to_tflite(
-        model, out, config,
-        label_names=labels,
-        parity=Parity(
-            parity,
-            default.atol if args.atol == "default" else args.atol,
-            default.min_agreement if args.min_agreement == "default" else args.min_agreement,
-        ),
-        verbose=False,
-    )
-
-
-# The arguments of to_tflite that its error messages name, and the options that set them.
-FLAG_NAMES = {
-    "sequence_lengths": "--lengths",
-    "representative_data": "--representative-data",
-    "parity_data": "--parity-data",
-    "label_names": "--labels",
-    "min_agreement": "--min-agreement",
-    "atol": "--atol",
-    "quantization": "--quantize",
-}
-
-
-def _with_flag_names(message):
-    """`sequence_lengths` in a library message -> `sequence_lengths` (--lengths)."""
-    for argument, flag in FLAG_NAMES.items():
-        for quoted in (f"`{argument}`", f"`{argument}="):
-            if quoted in message:
-                message = message.replace(quoted, f"{flag} ({quoted}", 1)
-                end = message.index(quoted) + len(quoted)
-                close = message.find("`", end) + 1 if quoted.endswith("=") else end
-                message = message[:close] + ")" + message[close:]
-                break
-    return message
-
-
-def _num_classes(model):
-    try:
-        return int(model.outputs[0].shape[-1])
-    except (AttributeError, IndexError, TypeError, ValueError):
-        return None
-
-
-# --- bench -----------------------------------------------------------------------------
-
-
-def _bench(args):
-    import numpy as np
-
-    from keras_compress.export import TFLiteClassifier, buckets
-    from keras_compress.export.metadata import read_metadata
-    from keras_compress.metrics import accuracy, macro_f1
-
-    try:
-        metadata = read_metadata(args.tflite)
-    except json.JSONDecodeError as error:
-        raise CLIError(f"{args.tflite}.json is not valid JSON ({error})") from error
-    label_names = metadata.get("label_names")
-    if not label_names:
-        raise CLIError(
-            f"{args.tflite}.json has no label names; export again with "
-            "`keras-compress export ... --labels FILE` (or to_tflite(label_names=...))"
-        )
-    texts, intents = _load_intents(args.data, "--data")
-    if args.limit:
-        texts, intents = texts[: args.limit], intents[: args.limit]
-    unknown = sorted(set(intents) - set(label_names))
-    if unknown:
-        shown = ", ".join(repr(i) for i in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        raise CLIError(
-            f"--data {args.data}: {len(unknown)} intent{'s' if len(unknown) > 1 else ''} the "
-            f"model does not know ({shown}); its {len(label_names)} labels are in "
-            f"{args.tflite}.json"
-        )
-    tokenizer_path = args.tokenizer or _tokenizer_dir(args.tflite)
-    if args.tokenizer is None and not tokenizer_path.is_dir():
-        raise CLIError(
-            f"no tokenizer for {args.tflite}: {tokenizer_path}/ is missing; pass "
-            "--tokenizer MODEL.keras (or a keras-hub preset directory)"
-        )
-    tokenizer = _load_tokenizer(tokenizer_path)
-    try:
-        classifier = TFLiteClassifier(args.tflite, tokenizer=tokenizer, num_threads=args.threads)
-    except (ValueError, RuntimeError, KeyError) as error:
-        raise CLIError(f"cannot load {args.tflite} as a TFLite model: {_describe(error)}") from error
-
-    # One message at a time, as an application calls it: model only (already packed
-    # in its bucket) and tokenization + model.
-    from keras_compress.export import tokens
-
-    start_id, end_id, pad_id = tokens.special_ids(tokenizer)
-    token_lists = tokens.tokenize(tokenizer, texts)
-    largest = classifier.sequence_lengths[-1]
-    packed = []
-    for ids in token_lists:
-        bucket = buckets.choose_bucket(min(len(ids) + 2, largest), classifier.sequence_lengths)
-        packed.append(buckets.pack_tokens([ids], bucket, start_id, end_id, pad_id))
-    for _ in range(WARMUP_RUNS):
-        classifier.predict_packed(packed[0])
-        classifier.predict([texts[0]])
-    model_ms, total_ms, predicted = [], [], []
-    for text, inputs in zip(texts, packed):
-        begin = time.perf_counter()
-        classifier.predict_packed(inputs)
-        model_ms.append(1e3 * (time.perf_counter() - begin))
-        begin = time.perf_counter()
-        result = classifier.predict([text])
-        total_ms.append(1e3 * (time.perf_counter() - begin))
-        predicted.append(int(result.label_ids[0]))
-    ids = {name: i for i, name in enumerate(label_names)}
-    y_true = np.array([ids[intent] for intent in intents])
-    y_pred = np.array(predicted)
-    per_bucket = {}
-    for inputs in packed:
-        length = inputs["token_ids"].shape[1]
-        per_bucket[length] = per_bucket.get(length, 0) + 1
-
-    print(f"{args.tflite}: {metadata.get('quantization')}, buckets "
-          f"{', '.join(map(str, classifier.sequence_lengths))}, {len(label_names)} labels, "
-          f"{args.tflite.stat().st_size / 1e6:.2f} MB, {args.threads} "
-          f"thread{'s' if args.threads > 1 else ''}")
-    print(f"{args.data}: {len(texts)} messages, {len(set(intents))} intents; per bucket "
-          + ", ".join(f"{length}: {count}" for length, count in sorted(per_bucket.items())))
-    print(f"  accuracy   {accuracy(y_true, y_pred):.4f}")
-    print(f"  macro-F1   {macro_f1(y_true, y_pred):.4f}  (over the intents in the data)")
-    print(f"  latency per message, batch 1, after {WARMUP_RUNS} warm-up runs:")
-    print(f"    model only          median {statistics.median(model_ms):.3f} ms, "
-          f"mean {statistics.fmean(model_ms):.3f} ms")
-    print(f"    tokenize + model    median {statistics.median(total_ms):.3f} ms, "
-          f"mean {statistics.fmean(total_ms):.3f} ms")
-    return 0
 
 
 if __name__ == "__main__":

@@ -36,5 +36,5 @@ def test_summary_goes_after_the_introduction_and_replaces_itself(tmp_path):
     text = doc.read_text()
     assert text.count("## Summary") == 1
     assert text.index("Intro.") < text.index("## Summary") < text.index("## Pruning")
-    assert "| TFLite (P) | 0.800 | 0.800 |  | 3.0x / 3.0x |" in text
-    assert "| c | 0.700 | 0.710 | 2 | s |" in text
+    assert "| TFLite (P) |    0.800 |    0.800 |         | 3.0x / 3.0x              |" in text
+    assert "| c          | 0.700 |          0.710 |     2 | s   |" in text

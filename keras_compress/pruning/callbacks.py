@@ -8,10 +8,9 @@ import numpy as np
 from keras_compress import checks
 from keras_compress.layers import MaskedDense, MaskedEinsumDense
 from keras_compress.pruning import importance, magnitude
-from keras_compress.surgery import structure
 from keras_compress.pruning.schedules import PruningSchedule
 from keras_compress.stats_callback import StatsCallback
-from keras_compress.surgery import swap, tree
+from keras_compress.surgery import structure, swap, tree
 
 
 class _ScheduledPruning(StatsCallback):

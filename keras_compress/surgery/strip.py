@@ -7,11 +7,9 @@ import keras
 import numpy as np
 
 from keras_compress import checks
-from keras_compress.surgery import shrink, slicing
 from keras_compress.layers import PrunableAttention
 from keras_compress.layers.base import CompressedLayer
-from keras_compress.surgery import structure
-from keras_compress.surgery import persist
+from keras_compress.surgery import persist, shrink, slicing, structure
 from keras_compress.surgery.swap import swap_layers
 
 

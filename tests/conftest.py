@@ -135,3 +135,34 @@ def sara_finetuned(tmp_path_factory, minilm_dir, sara):
         baseline=baseline,
         recipe=dict(SARA_FINETUNE),
     )
+
+
+EXAMPLE_DATA = pathlib.Path(__file__).resolve().parents[1] / "examples" / "data" / "intents.jsonl"
+
+
+def make_tiny_bert_preset(directory, data=EXAMPLE_DATA):
+    """A 2-layer random BERT and a WordPiece vocabulary of `data`'s words, as a local preset."""
+    import json
+    import re
+
+    import keras
+    import keras_hub
+
+    words = set()
+    for line in pathlib.Path(data).read_text(encoding="utf-8").splitlines():
+        words |= set(re.findall(r"\w+|[^\w\s]", json.loads(line)["text"].lower()))
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(words)]
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary), num_layers=2, num_heads=3, hidden_dim=24,
+        intermediate_dim=48, max_sequence_length=64,
+    )
+    backbone.save_to_preset(str(directory))
+    keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True).save_to_preset(
+        str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_preset(tmp_path_factory):
+    return make_tiny_bert_preset(tmp_path_factory.mktemp("tiny_bert"))

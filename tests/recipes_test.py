@@ -1,0 +1,166 @@
+"""The main job: `keras_compress.recipes.compress_text_classifier` and `keras-compress compress`.
+
+Budget logic and config on fakes; the whole job on a tiny random BERT preset (the
+bundled data's words as vocabulary), through the command line as the README runs it.
+"""
+
+import json
+import pathlib
+
+import pytest
+
+from keras_compress import cli
+from keras_compress.recipes import Candidate, CompressConfig, compress_text_classifier
+from keras_compress.recipes import select
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DATA = ROOT / "examples" / "data" / "intents.jsonl"
+
+
+# --- the budget ------------------------------------------------------------------------
+
+
+def test_a_candidate_over_budget_is_never_chosen():
+    scores = {"2L": 0.800, "3L": 0.8101, "teacher": 0.82}  # 2.0 and 0.99 points below
+    chosen, tried = select.choose(["2L", "3L", "teacher"],
+                                  lambda c: {"valid_macro_f1": scores[c]}, 0.82, 1.0)
+    assert chosen == "3L" and [r["within_budget"] for r in tried] == [False, True]
+    chosen, tried = select.choose(["2L", "3L", "teacher"],
+                                  lambda c: {"valid_macro_f1": scores[c]}, 0.82, 0.5)
+    assert chosen == "teacher" and [r["within_budget"] for r in tried] == [False, False, True]
+
+
+def test_the_search_stops_at_the_first_candidate_within_budget():
+    evaluated = []
+
+    def evaluate(candidate):
+        evaluated.append(candidate)
+        return {"valid_macro_f1": {"2L": 0.70, "3L": 0.815, "4L": 0.82, "teacher": 0.82}[candidate]}
+
+    chosen, tried = select.choose(["2L", "3L", "4L", "teacher"], evaluate, 0.82, 1.0)
+    assert chosen == "3L" and evaluated == ["2L", "3L"]
+    assert [r["within_budget"] for r in tried] == [False, True]
+
+
+def test_the_fallback_is_chosen_when_nothing_else_holds():
+    chosen, tried = select.choose(["2L", "teacher"], lambda c: {"valid_macro_f1": 0.1}, 0.9, 1.0)
+    assert chosen == "teacher" and len(tried) == 2 and not tried[-1]["within_budget"]
+
+
+def test_candidates_are_ordered_cheapest_first_with_the_teacher_last():
+    config = CompressConfig(candidates=(Candidate("teacher"), Candidate("3L", num_layers=3),
+                                        Candidate("2L", num_layers=2),
+                                        Candidate("3L_half", num_layers=3,
+                                                  intermediate_dim_fraction=0.25),
+                                        Candidate("8L", num_layers=8)))
+    assert [c.name for c in config.ordered_candidates(6)] == ["3L_half", "2L", "3L", "teacher"]
+    # a config without the fallback gets one
+    only = CompressConfig(candidates=(Candidate("2L", num_layers=2),))
+    assert [c.name for c in only.ordered_candidates(6)] == ["2L", "teacher"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_drop": -0.5}, "max_drop"),
+    ({"max_drop": "1"}, "max_drop"),
+    ({"student_epochs": 0}, "student_epochs"),
+    ({"sequence_lengths": (32, 16)}, "sequence_lengths"),
+    ({"candidates": (Candidate("base"),)}, "named 'teacher'"),
+    ({"candidates": (Candidate("a", 2), Candidate("a", 3))}, "names must differ"),
+    ({"validation_fraction": 1.0}, "validation_fraction"),
+])
+def test_bad_config_names_the_argument(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        CompressConfig(**kwargs)
+
+
+def test_validation_is_carved_per_intent_seeded_when_missing(tiny_bert_preset, tmp_path):
+    from keras_compress.recipes import text_classifier
+
+    texts = [f"message {i}" for i in range(40)]
+    intents = ["a"] * 20 + ["b"] * 20
+    data = {"train": (texts, intents), "test": (texts[:4], intents[:4])}
+    config = CompressConfig(validation_fraction=0.2, seed=3)
+    first, names, note = text_classifier._load_data(data, config)
+    again, _, _ = text_classifier._load_data(data, config)
+    assert "carved from the training data, 20% of each intent (seed 3)" in note
+    assert names == ["a", "b"] and len(first["valid"][0]) == 8
+    assert sorted(first["valid"][1].tolist()) == [0] * 4 + [1] * 4
+    assert first["valid"][0] == again["valid"][0]
+    assert not set(first["valid"][0]) & set(first["train"][0])
+
+
+def test_test_intents_missing_from_train_are_refused_before_any_work(tmp_path):
+    data = {"train": (["a", "b"], ["x", "y"]), "valid": (["c"], ["x"]), "test": (["d"], ["z"])}
+    with pytest.raises(ValueError, match="not in the training data"):
+        compress_text_classifier(data, tmp_path / "out", teacher="no-such-preset")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# --- the whole job, through the command line -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compress_run(tiny_bert_preset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("compress") / "out"
+    code = cli.main(["compress", "--data", str(DATA), "--preset", str(tiny_bert_preset),
+                     "--out", str(out), "--teacher-epochs", "2", "--student-epochs", "1",
+                     "--max-steps", "3", "--max-drop", "100", "--timing-messages", "12",
+                     "--quiet"])
+    return code, out
+
+
+def test_compress_writes_the_model_report_and_plot(compress_run):
+    code, out = compress_run
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    for key in ("speedup_median", "speedup_mean", "macro_f1_change_points", "size_ratio",
+                "candidates", "chosen", "speedup_vs_teacher_export"):
+        assert key in report, key
+    assert "padded to" in report["settings"]["reference"]
+    # a 100-point budget: the cheapest candidate (for the 2-layer teacher, "2L") holds
+    tried = [c for c in report["candidates"] if c["tried"]]
+    assert report["chosen"] == tried[0]["name"] and tried[0]["within_budget"]
+    assert (out / "accuracy_vs_latency.png").stat().st_size > 1000
+    assert not [p for p in out.iterdir() if p.name.startswith(".exports-")]
+
+
+def test_the_exported_model_runs_from_its_files(compress_run):
+    from keras_compress.export import TFLiteClassifier
+
+    _, out = compress_run
+    classifier = TFLiteClassifier(out / "model.tflite")
+    prediction = classifier.predict(["hello there"])
+    intents = {json.loads(line)["intent"] for line in DATA.read_text().splitlines()}
+    assert prediction.labels[0] in intents
+
+
+def test_a_second_run_into_the_same_folder_is_refused_and_changes_nothing(compress_run, capsys):
+    _, out = compress_run
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    code = cli.main(["compress", "--data", str(DATA), "--preset", "unused", "--out", str(out)])
+    assert code == 2
+    assert "already holds" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--max-drop", "-1"], "--max-drop"),
+    (["--student-epochs", "0"], "--student-epochs"),
+    (["--data", "no/such/path"], "no such file"),
+])
+def test_bad_command_lines_are_one_line_errors(argv, message, tmp_path, capsys):
+    base = {"--data": str(DATA), "--out": str(tmp_path / "o")}
+    for flag in argv[::2]:
+        base.pop(flag, None)
+    args = ["compress"] + [x for pair in base.items() for x in pair] + argv
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_preset_that_is_not_a_text_classifier_is_refused(tmp_path, capsys):
+    (tmp_path / "not_a_preset").mkdir()
+    code = cli.main(["compress", "--data", str(DATA), "--preset", str(tmp_path / "not_a_preset"),
+                     "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1 and "is not a keras-hub text classifier" in err

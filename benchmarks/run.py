@@ -282,31 +282,34 @@ def plots(rows, folder, doc):
         return {}
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
-    colors = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
     for data, runs in rows.items():
-        figure, axes = plt.subplots(figsize=(8, 5))
-        for color, (source, run_rows) in zip(colors * 4, runs.items()):
-            scored = [r for r in run_rows if r["macro_f1"] is not None and r["macro_f1"] > 0.3]
-            if not scored:
-                continue
-            front = sorted(pareto_front(scored), key=lambda r: r["speedup"])
-            for row in scored:  # labels on the front and the reference only: less clutter
-                axes.scatter(row["speedup"], row["macro_f1"], s=20, color=color)
-                if row in front or row["speedup"] == 1.0:
-                    axes.annotate(re.sub(r"[*`]", "", row["method"])[:38],
-                                  (row["speedup"], row["macro_f1"]), fontsize=6,
-                                  xytext=(3, 3), textcoords="offset points")
-            axes.plot([r["speedup"] for r in front], [r["macro_f1"] for r in front], color=color,
-                      linewidth=1, label=f"Pareto front, {source.split(',')[0].strip('`')} "
-                      + ("(vs teacher TFLite int8)" if "reference:" in source else "(vs Keras fp32)"))
-        axes.set_xscale("log")
-        axes.set_xlabel("speed-up vs the reference of the same run (mean per-message latency)")
-        axes.set_ylabel("macro-F1 (test; runs below 0.3 left out)")
-        axes.set_title(f"{data}: accuracy vs speed")
-        axes.legend(loc="lower left")
+        runs = {source: [r for r in run_rows if r["macro_f1"] is not None and r["macro_f1"] > 0.3]
+                for source, run_rows in runs.items()}
+        runs = {source: run_rows for source, run_rows in runs.items() if run_rows}
+        if not runs:
+            continue
+        # One panel per run: speed-ups of different runs have different references.
+        figure, panels = plt.subplots(len(runs), 1, figsize=(8, 3.6 * len(runs)), squeeze=False)
+        for axes, (source, run_rows) in zip(panels[:, 0], runs.items()):
+            front = pareto_front(run_rows)
+            for row in sorted(run_rows, key=lambda r: r["speedup"]):  # a legend, no labels
+                on_front = row in front
+                axes.scatter(row["speedup"], row["macro_f1"], s=60 if on_front else 25,
+                             marker="*" if on_front else "o", zorder=3,
+                             label=f"{re.sub(r'[*`]', '', row['method'])[:48]}: "
+                                   f"{row['macro_f1']:.3f}, {row['speedup']:.1f}x")
+            reference = ("the teacher's TFLite int8 export" if "reference:" in source
+                         else "Keras fp32")
+            axes.set_xscale("log")
+            axes.set_xlabel(f"speed-up vs {reference} of this run (mean per-message latency)")
+            axes.set_ylabel("test macro-F1")
+            axes.set_title(f"{data}, {source.split(',')[0].strip('`')} (stars: Pareto front)",
+                           fontsize=9)
+            axes.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
+            axes.grid(True, which="both", alpha=0.3)
         figure.tight_layout()
         path = folder / f"pareto_{data}.png"
-        figure.savefig(path, dpi=120)
+        figure.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(figure)
         written[data] = path.relative_to(doc.parent).as_posix()
     return written

@@ -78,7 +78,9 @@ def main(argv=None):
     from keras_compress.export import TFLiteClassifier
 
     classifier = TFLiteClassifier(args.out / "model.tflite")
-    print(classifier.predict(["hello there", "what can you do?"]))
+    messages = ["hello there", "what can you do?"]
+    for message, label in zip(messages, classifier.predict(messages).labels):
+        print(f"{message!r} -> {label}")
     return report
 
 

@@ -18,8 +18,6 @@ See docs/cli.md.
 """
 
 import argparse
-import importlib
-import os
 import pathlib
 import sys
 
@@ -55,7 +53,7 @@ def main(argv=None):
     try:
         args = parser.parse_args(argv)
         prog = f"{parser.prog} {args.command}"
-        quiet_tensorflow(getattr(args, "debug", False))
+        bodies.quiet_tensorflow(getattr(args, "debug", False))
         return args.run(args) or 0
     except SystemExit as exit_:  # --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
@@ -70,39 +68,6 @@ def main(argv=None):
             return error.code
         _print_error(prog, describe(error))
         return 1
-
-
-def quiet_tensorflow(debug=False):
-    """Imports TensorFlow without its start-up log lines above the command's output.
-
-    TensorFlow logs through absl in C++ while it loads (CUDA probing, CPU features), which
-    `TF_CPP_MIN_LOG_LEVEL` does not silence; so the process's stderr goes to a temporary
-    file for the import and is shown only if the import fails (or with `--debug`). A no-op
-    when TensorFlow is already imported; a log level the user set wins.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if debug:
-        importlib.import_module("tensorflow")
-        return
-    import tempfile
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            tensorflow = importlib.import_module("tensorflow")
-            tensorflow.config.list_physical_devices()  # probes (and logs about) devices now
-        except BaseException:
-            os.dup2(saved, 2)
-            log.seek(0)
-            sys.stderr.write(log.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _print_error(prog, message):
@@ -256,7 +221,6 @@ def _add_bench(commands):
     bench.set_defaults(run=bodies.run_bench)
 
 
-# The subcommands, in `--help` order: each adds its parser and sets `run` to its body.
 def _add_compress(commands):
     compress = commands.add_parser(
         "compress",
@@ -284,7 +248,7 @@ def _add_compress(commands):
                          help="keras-hub preset to fine-tune (default: the bundled MiniLM)")
     teacher.add_argument("--model", metavar="M.keras", type=_input_file(".keras", "--model"),
                          help="a fine-tuned keras-hub text classifier (skips fine-tuning)")
-    compress.add_argument("--max-drop", metavar="POINTS", type=_non_negative("--max-drop"),
+    compress.add_argument("--max-drop", metavar="POINTS", type=_tolerance("--max-drop", upper=None, none=False),
                           default=1.0,
                           help="largest validation macro-F1 loss allowed, in points (default 1.0)")
     compress.add_argument("--out", metavar="DIR", type=pathlib.Path, required=True,
@@ -312,20 +276,7 @@ def _data_path(value):
     return path
 
 
-def _non_negative(name):
-    def check(value):
-        try:
-            number = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-        if not number >= 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
-        return number
-
-    check.__name__ = name
-    return check
-
-
+# The subcommands, in `--help` order: each adds its parser and sets `run` to its body.
 COMMANDS = (_add_compress, _add_inspect, _add_export, _add_bench)
 
 
@@ -407,17 +358,20 @@ def _positive_int(name, minimum=1):
     return check
 
 
-def _tolerance(name, upper):
+def _tolerance(name, upper, none=True):
+    """A number >= 0 (and <= `upper`), or 'none' (None) when `none`."""
+    alternative = " or 'none'" if none else ""
+
     def check(value):
-        if value.lower() == "none":
+        if none and value.lower() == "none":
             return None
         try:
             number = float(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a number or 'none'") from None
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number{alternative}") from None
         if not number >= 0 or (upper is not None and number > upper):
             bound = f"in [0, {upper:g}]" if upper is not None else ">= 0"
-            raise argparse.ArgumentTypeError(f"must be {bound} or 'none'; got {value}")
+            raise argparse.ArgumentTypeError(f"must be {bound}{alternative}; got {value}")
         return number
 
     check.__name__ = name

@@ -6,7 +6,10 @@ code).
 """
 
 import dataclasses
+import importlib
 import json
+import os
+import sys
 import warnings
 
 WARMUP_RUNS = 5
@@ -28,6 +31,39 @@ def describe(error):
     if isinstance(error, (ValueError, TypeError, FileNotFoundError, NotImplementedError)):
         return message
     return f"{type(error).__name__}: {message}"
+
+
+def quiet_tensorflow(debug=False):
+    """Imports TensorFlow without its start-up log lines above the command's output.
+
+    TensorFlow logs through absl in C++ while it loads (CUDA probing, CPU features), which
+    `TF_CPP_MIN_LOG_LEVEL` does not silence; so the process's stderr goes to a temporary
+    file for the import and is shown only if the import fails (or with `--debug`). A no-op
+    when TensorFlow is already imported; a log level the user set wins.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if debug:
+        importlib.import_module("tensorflow")
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            tensorflow = importlib.import_module("tensorflow")
+            tensorflow.config.list_physical_devices()  # probes (and logs about) devices now
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 # --- loading ---------------------------------------------------------------------------

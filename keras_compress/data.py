@@ -261,11 +261,9 @@ def load_splits(path, seed=0, fractions=(0.7, 0.1, 0.2)):
         files = find_split_files(path)
         splits = {name: load_intents(file) for name, file in files.items()}
         splits.setdefault("valid", ([], []))
-        train_file = files["train"]
     elif path.exists():
         splits = split_per_intent(*load_intents(path), seed=seed, fractions=fractions)
         files = {name: path for name in SPLITS}
-        train_file = path
     else:
         raise FileNotFoundError(f"Intent data not found: {path}")
     check_splits(splits, files)

@@ -38,3 +38,33 @@ def test_summary_goes_after_the_introduction_and_replaces_itself(tmp_path):
     assert text.index("Intro.") < text.index("## Summary") < text.index("## Pruning")
     assert "| TFLite (P) |    0.800 |    0.800 |         | 3.0x / 3.0x              |" in text
     assert "| c          | 0.700 |          0.710 |     2 | s   |" in text
+
+
+def test_plots_draw_one_panel_per_run(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = load_run()
+    rows = {"sara": {"run A": [row("Keras fp32", 0.8, 1.0), row("TFLite", 0.8, 3.0)],
+                     "run B, reference: teacher": [row("teacher", 0.8, 1.0),
+                                                   row("student", 0.79, 2.0)]}}
+    drawn = []
+    original = plt.subplots
+
+    def spy(*args, **kwargs):
+        figure, panels = original(*args, **kwargs)
+        drawn.append(panels)
+        return figure, panels
+
+    plt.subplots = spy
+    try:
+        written = run.plots(rows, tmp_path / "img", tmp_path / "benchmarks.md")
+    finally:
+        plt.subplots = original
+    assert written == {"sara": "img/pareto_sara.png"}
+    assert (tmp_path / "img" / "pareto_sara.png").read_bytes()[:4] == b"\x89PNG"
+    panels = drawn[0][:, 0]
+    assert len(panels) == 2  # different references are never on one axis
+    assert "Keras fp32" in panels[0].get_xlabel() and "teacher" in panels[1].get_xlabel()

@@ -10,8 +10,7 @@ import pathlib
 import pytest
 
 from keras_compress import cli
-from keras_compress.recipes import Candidate, CompressConfig, compress_text_classifier
-from keras_compress.recipes import select
+from keras_compress.recipes import Candidate, CompressConfig, compress_text_classifier, select
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data" / "intents.jsonl"

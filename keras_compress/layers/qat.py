@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_compress import checks
 from keras_compress.layers import base
-from keras_compress.quantization.fake_quant import (
+from keras_compress.ops.fake_quant import (
     GRANULARITIES,
     fake_quant_activations,
     fake_quant_weights,

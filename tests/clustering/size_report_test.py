@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras_compress
-from keras_compress.clustering import size_report
+from keras_compress.size_report import size_report
 from keras_compress.layers import KMeansDense
 
 

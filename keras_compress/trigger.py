@@ -83,6 +83,20 @@ class Trigger:
         return f"Trigger(start_step={self.start_step})"
 
 
+class Triggered:
+    """Mixin for callbacks started by `self.trigger`: reads back its two settings."""
+
+    @property
+    def start_step(self):
+        """Shortcut for `self.trigger.start_step`."""
+        return self.trigger.start_step
+
+    @property
+    def start_epoch(self):
+        """Shortcut for `self.trigger.start_epoch`."""
+        return self.trigger.start_epoch
+
+
 def resolve(trigger, start_step, start_epoch, owner, default_epoch=None):
     """The `Trigger` a callback was given: `trigger`, or one built from the shortcuts.
 

@@ -9,7 +9,7 @@ from keras_compress.stats_callback import StatsCallback
 from keras_compress.surgery import swap, tree
 
 
-class WeightClustering(StatsCallback):
+class WeightClustering(trigger_lib.Triggered, StatsCallback):
     """Clusters the weights of Dense / EinsumDense (and embedding) layers mid-fit.
 
     At the start (an epoch's first batch or a global step), every selected
@@ -107,16 +107,6 @@ class WeightClustering(StatsCallback):
         if not self.trigger.by_epoch and self.clustered_at is None:
             if self.trigger.fires(self.global_step(), None):
                 self._cluster_once()
-
-    @property
-    def start_step(self):
-        """Shortcut for `self.trigger.start_step`."""
-        return self.trigger.start_step
-
-    @property
-    def start_epoch(self):
-        """Shortcut for `self.trigger.start_epoch`."""
-        return self.trigger.start_epoch
 
     def stats(self):
         """`{"clustered_layers": number of k-means layers in the model}`."""

@@ -9,7 +9,7 @@ from keras_compress.stats_callback import StatsCallback
 from keras_compress.surgery import swap, tree
 
 
-class QATToggle(StatsCallback):
+class QATToggle(trigger_lib.Triggered, StatsCallback):
     """Switches int8 fake quantization on mid-fit: train in float, then quantize and recover.
 
     Targets every `QuantizedDense`, `QuantizedEinsumDense` and
@@ -113,16 +113,6 @@ class QATToggle(StatsCallback):
             self.frozen_at = step
             for layer in self._with_ranges():
                 layer.freeze_ranges(True)
-
-    @property
-    def start_step(self):
-        """Shortcut for `self.trigger.start_step`."""
-        return self.trigger.start_step
-
-    @property
-    def start_epoch(self):
-        """Shortcut for `self.trigger.start_epoch`."""
-        return self.trigger.start_epoch
 
     def _start_step(self):
         first = self.trigger.first_step((self.params or {}).get("steps"))

@@ -303,7 +303,8 @@ class Bench:
         import functools
 
         import keras_compress
-        from keras_compress.clustering import group_layers, size_report
+        from keras_compress.clustering import group_layers
+        from keras_compress.size_report import size_report
         from keras_compress.layers import KMeansDense, KMeansEinsumDense
 
         model = self.load()

@@ -168,7 +168,7 @@ def run_inspect(args):
     """`keras-compress inspect`."""
     import numpy as np
 
-    from keras_compress.export.strip import strip
+    from keras_compress.surgery.strip import strip
     from keras_compress.layers.base import weight_count
     from keras_compress.summary import summary
 

@@ -8,7 +8,8 @@ import shutil
 import keras
 import numpy as np
 
-from keras_compress.layers import clustered  # module: keras_compress.layers imports clustering
+from keras_compress.surgery.strip import strip
+from keras_compress.layers import clustered
 from keras_compress.surgery import tree
 
 
@@ -58,8 +59,6 @@ def size_report(model, directory, tflite=(), include_optimizer=False, print_fn=p
     >>> sizes["float.keras"] > 10 * sizes["compressed.keras"]
     True
     """
-    from keras_compress.surgery.strip import strip
-
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if isinstance(tflite, (str, pathlib.Path)):

@@ -2,14 +2,14 @@
 
 import warnings
 
-from keras_compress import checks
+from keras_compress import trigger as trigger_lib
 from keras_compress.clustering import targets
-from keras_compress.layers import clustered  # module: keras_compress.layers imports this package
+from keras_compress.layers import clustered
 from keras_compress.stats_callback import StatsCallback
 from keras_compress.surgery import swap, tree
 
 
-class WeightClustering(StatsCallback):
+class WeightClustering(trigger_lib.Triggered, StatsCallback):
     """Clusters the weights of Dense / EinsumDense (and embedding) layers mid-fit.
 
     At the start (an epoch's first batch or a global step), every selected
@@ -36,7 +36,9 @@ class WeightClustering(StatsCallback):
         start_epoch: epoch (0-based) at whose first batch clustering happens;
             or
         start_step: global step (`model.optimizer.iterations`) at which it
-            happens. Give at most one; default: epoch 0.
+            happens. Give at most one; default: epoch 0. Or instead
+        trigger: a `keras_compress.callbacks.Trigger` (the two above are
+            shortcuts that build one).
         overrides: `{regex on the layer path: n_clusters or None}`; the first
             matching pattern sets that layer's cluster count (`None`: leave
             the layer unclustered).
@@ -63,27 +65,14 @@ class WeightClustering(StatsCallback):
     """
 
     def __init__(self, n_clusters=16, start_epoch=None, start_step=None, overrides=None,
-                 include_embeddings=False, include=None, exclude=None, init="kmeans++", seed=0):
+                 include_embeddings=False, include=None, exclude=None, init="kmeans++", seed=0, *, trigger=None):
         super().__init__()
         targets.check_n_clusters(n_clusters, "WeightClustering: `n_clusters`")
-        if start_epoch is not None and start_step is not None:
-            raise ValueError(
-                "WeightClustering: give at most one of `start_epoch` and `start_step`; "
-                f"received start_epoch={start_epoch!r}, start_step={start_step!r}."
-            )
-        for name, value in (("start_epoch", start_epoch), ("start_step", start_step)):
-            if value is not None and (
-                not checks.is_integer(value) or value < 0
-            ):
-                raise ValueError(
-                    f"WeightClustering: `{name}` must be None or an integer >= 0; "
-                    f"received {value!r}."
-                )
-        if start_epoch is None and start_step is None:
-            start_epoch = 0
+        #: When clustering happens: a `keras_compress.callbacks.Trigger`.
+        self.trigger = trigger_lib.resolve(
+            trigger, start_step, start_epoch, "WeightClustering", default_epoch=0
+        )
         self.n_clusters = n_clusters
-        self.start_epoch = None if start_epoch is None else int(start_epoch)
-        self.start_step = None if start_step is None else int(start_step)
         self.overrides = targets.check_overrides(overrides, "WeightClustering")
         self.include_embeddings = include_embeddings
         self.include = swap.scope_predicate(include, "include", type(self).__name__)
@@ -111,12 +100,12 @@ class WeightClustering(StatsCallback):
             raise ValueError("WeightClustering: compile the model before `fit`.")
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.start_epoch is not None and epoch >= self.start_epoch:
+        if self.trigger.by_epoch and self.trigger.fires(None, epoch):
             self._cluster_once()
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.start_step is not None and self.clustered_at is None:
-            if self.global_step() >= self.start_step:
+        if not self.trigger.by_epoch and self.clustered_at is None:
+            if self.trigger.fires(self.global_step(), None):
                 self._cluster_once()
 
     def stats(self):

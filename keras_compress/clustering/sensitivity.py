@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_compress import metrics
 from keras_compress.clustering import targets
-from keras_compress.clustering.kmeans import INITS, kmeans_1d
+from keras_compress.ops.kmeans import INITS, kmeans_1d
 from keras_compress.surgery import swap
 
 

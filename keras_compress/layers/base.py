@@ -117,6 +117,21 @@ def build_like(new_layer, old_layer):
         new_layer.build((None, old_layer.kernel.shape[0]))
 
 
+def from_kernel_layer(cls, layer, plain_type, **kwargs):
+    """A `cls` built like the `plain_type` `layer`, with its kernel and bias copied in.
+
+    The shared `from_layer` of the layers that keep the plain kernel in `_kernel`
+    (masked and quantized Dense / EinsumDense); `kwargs` override the config.
+    """
+    check_source_layer(layer, cls.replaces, cls)
+    new = cls.from_config({**plain_config(layer, plain_type), **kwargs})
+    build_like(new, layer)
+    new._kernel.assign(layer.kernel)
+    if new.bias is not None:
+        new.bias.assign(layer.bias)
+    return new
+
+
 def plain_config(layer, plain_type):
     """The `plain_type` part of `layer`'s config (drops subclass-only keys)."""
     return plain_type.get_config(layer)

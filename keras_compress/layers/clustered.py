@@ -4,9 +4,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_compress.clustering.kmeans import INITS, kmeans_1d
-from keras_compress.clustering.packing import index_bits, pack_indices, unpack_indices
 from keras_compress.layers import base
+from keras_compress.ops.kmeans import INITS, kmeans_1d
+from keras_compress.ops.packing import index_bits, pack_indices, unpack_indices
 
 MAX_CLUSTERS = 256
 

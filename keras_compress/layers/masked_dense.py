@@ -108,13 +108,7 @@ class MaskedDense(base.CompressedLayer, keras.layers.Dense):
 
     @classmethod
     def from_layer(cls, layer, **kwargs):
-        base.check_source_layer(layer, cls.replaces, cls)
-        new = cls.from_config({**base.plain_config(layer, keras.layers.Dense), **kwargs})
-        base.build_like(new, layer)
-        new._kernel.assign(layer.kernel)
-        if new.bias is not None:
-            new.bias.assign(layer.bias)
-        return new
+        return base.from_kernel_layer(cls, layer, keras.layers.Dense, **kwargs)
 
     def _check_neuron_mask_bakeable(self):
         unit_mask = ops.convert_to_numpy(self.unit_mask)

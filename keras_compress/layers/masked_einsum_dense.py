@@ -75,13 +75,7 @@ class MaskedEinsumDense(base.CompressedLayer, keras.layers.EinsumDense):
 
     @classmethod
     def from_layer(cls, layer, **kwargs):
-        base.check_source_layer(layer, cls.replaces, cls)
-        new = cls.from_config({**base.plain_config(layer, keras.layers.EinsumDense), **kwargs})
-        base.build_like(new, layer)
-        new._kernel.assign(layer.kernel)
-        if new.bias is not None:
-            new.bias.assign(layer.bias)
-        return new
+        return base.from_kernel_layer(cls, layer, keras.layers.EinsumDense, **kwargs)
 
     def to_plain(self):
         plain = keras.layers.EinsumDense.from_config(

@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_compress import checks
 from keras_compress.layers import base
-from keras_compress.quantization.fake_quant import (
+from keras_compress.ops.fake_quant import (
     GRANULARITIES,
     fake_quant_activations,
     fake_quant_weights,
@@ -219,13 +219,7 @@ class QATLayer(FakeQuantSwitch):
 
     @classmethod
     def from_layer(cls, layer, **kwargs):
-        base.check_source_layer(layer, cls.replaces, cls)
-        new = cls.from_config({**base.plain_config(layer, cls.plain_type), **kwargs})
-        base.build_like(new, layer)
-        new._kernel.assign(layer.kernel)
-        if new.bias is not None:
-            new.bias.assign(layer.bias)
-        return new
+        return base.from_kernel_layer(cls, layer, cls.plain_type, **kwargs)
 
     def to_plain(self):
         """A plain Keras layer; its kernel is the quantized one if quantization is on.

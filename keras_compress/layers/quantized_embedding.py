@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_compress.layers import base, qat
 from keras_compress.layers.embedding_calls import EmbeddingCalls
-from keras_compress.quantization.fake_quant import fake_quant_weights
+from keras_compress.ops.fake_quant import fake_quant_weights
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")

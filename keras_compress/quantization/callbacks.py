@@ -3,12 +3,13 @@
 import keras
 
 from keras_compress import checks
-from keras_compress.layers import qat  # module: keras_compress.layers imports this package
+from keras_compress import trigger as trigger_lib
+from keras_compress.layers import qat
 from keras_compress.stats_callback import StatsCallback
 from keras_compress.surgery import swap, tree
 
 
-class QATToggle(StatsCallback):
+class QATToggle(trigger_lib.Triggered, StatsCallback):
     """Switches int8 fake quantization on mid-fit: train in float, then quantize and recover.
 
     Targets every `QuantizedDense`, `QuantizedEinsumDense` and
@@ -27,7 +28,9 @@ class QATToggle(StatsCallback):
     Args:
         start_step: global step at which quantization starts; or
         start_epoch: epoch (0-based) at whose first batch it starts. Give
-            exactly one of the two.
+            exactly one of the two, or instead
+        trigger: a `keras_compress.callbacks.Trigger` (the two above are
+            shortcuts that build one).
         freeze_ranges_after: `None` (activation ranges keep following a moving
             average) or a number of steps after the start after which the
             ranges are frozen (0: frozen at the start).
@@ -52,24 +55,18 @@ class QATToggle(StatsCallback):
     """
 
     def __init__(self, start_step=None, start_epoch=None, freeze_ranges_after=None,
-                 include=None, exclude=None):
+                 include=None, exclude=None, *, trigger=None):
         super().__init__()
-        if (start_step is None) == (start_epoch is None):
+        #: When quantization starts: a `keras_compress.callbacks.Trigger`.
+        self.trigger = trigger_lib.resolve(trigger, start_step, start_epoch, "QATToggle")
+        if freeze_ranges_after is not None and (
+            not checks.is_integer(freeze_ranges_after) or freeze_ranges_after < 0
+        ):
             raise ValueError(
-                "QATToggle: give exactly one of `start_step` and `start_epoch`; received "
-                f"start_step={start_step!r}, start_epoch={start_epoch!r}."
+                "QATToggle: `freeze_ranges_after` must be None or an integer >= 0; "
+                f"received {freeze_ranges_after!r}."
             )
-        for name, value in (("start_step", start_step), ("start_epoch", start_epoch),
-                            ("freeze_ranges_after", freeze_ranges_after)):
-            if value is not None and (
-                not checks.is_integer(value) or value < 0
-            ):
-                raise ValueError(
-                    f"QATToggle: `{name}` must be None or an integer >= 0; received {value!r}."
-                )
-        self.start_step, self.start_epoch, self.freeze_ranges_after = (
-            None if v is None else int(v) for v in (start_step, start_epoch, freeze_ranges_after)
-        )
+        self.freeze_ranges_after = None if freeze_ranges_after is None else int(freeze_ranges_after)
         self.include = swap.scope_predicate(include, "include", type(self).__name__)
         self.exclude = swap.scope_predicate(exclude, "exclude", type(self).__name__)
         self.layers = []
@@ -99,11 +96,7 @@ class QATToggle(StatsCallback):
 
     def on_train_batch_begin(self, batch, logs=None):
         step = self.global_step()
-        starts = (
-            step >= self.start_step if self.start_step is not None
-            else self._epoch >= self.start_epoch
-        )
-        if not starts:
+        if not self.trigger.fires(step, self._epoch):
             return
         if self.started_at is None:
             self.started_at = step
@@ -122,12 +115,8 @@ class QATToggle(StatsCallback):
                 layer.freeze_ranges(True)
 
     def _start_step(self):
-        if self.start_step is not None:
-            return self.start_step
-        steps = (self.params or {}).get("steps")
-        if steps:  # epochs of `steps` batches: the step that starts `start_epoch`
-            return self.start_epoch * steps
-        return self.started_at
+        first = self.trigger.first_step((self.params or {}).get("steps"))
+        return self.started_at if first is None else first
 
     def _with_ranges(self):
         return [layer for layer in self.layers if isinstance(layer, qat.QATLayer)]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_compress.clustering.packing import index_bits, pack_indices, unpack_indices
+from keras_compress.ops.packing import index_bits, pack_indices, unpack_indices
 
 
 @pytest.mark.parametrize("n_clusters", [2, 3, 4, 5, 16, 100, 256])

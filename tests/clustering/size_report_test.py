@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras_compress
-from keras_compress.clustering import size_report
+from keras_compress.size_report import size_report
 from keras_compress.layers import KMeansDense
 
 
@@ -61,3 +61,11 @@ def test_optimizer_state_can_be_included(tmp_path):
 def test_missing_tflite_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="`tflite` file '.*nothing.tflite' does not exist"):
         size_report(clustered_model(), tmp_path, tflite=tmp_path / "nothing.tflite", print_fn=None)
+
+
+def test_old_clustering_size_report_path_warns_and_still_works():
+    import keras_compress.clustering
+    from keras_compress import size_report as module
+
+    with pytest.warns(DeprecationWarning, match="keras_compress.size_report"):
+        assert keras_compress.clustering.size_report is module.size_report

@@ -304,8 +304,8 @@ class Bench:
 
         import keras_compress
         from keras_compress.clustering import group_layers
-        from keras_compress.size_report import size_report
         from keras_compress.layers import KMeansDense, KMeansEinsumDense
+        from keras_compress.size_report import size_report
 
         model = self.load()
         encoder = {path for path, _ in group_layers(model, "encoder")}

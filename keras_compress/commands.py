@@ -168,9 +168,9 @@ def run_inspect(args):
     """`keras-compress inspect`."""
     import numpy as np
 
-    from keras_compress.surgery.strip import strip
     from keras_compress.layers.base import weight_count
     from keras_compress.summary import summary
+    from keras_compress.surgery.strip import strip
 
     model = _load_model(args.model)
     print(f"{args.model}: {type(model).__name__} \"{model.name}\"")

@@ -8,9 +8,9 @@ import shutil
 import keras
 import numpy as np
 
-from keras_compress.surgery.strip import strip
 from keras_compress.layers import clustered
 from keras_compress.surgery import tree
+from keras_compress.surgery.strip import strip
 
 
 def size_report(model, directory, tflite=(), include_optimizer=False, print_fn=print):

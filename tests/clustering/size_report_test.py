@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import keras_compress
-from keras_compress.size_report import size_report
 from keras_compress.layers import KMeansDense
+from keras_compress.size_report import size_report
 
 
 def clustered_model(n_clusters=4):

@@ -9,8 +9,10 @@ import dataclasses
 import importlib
 import json
 import os
+import pathlib
 import sys
 import warnings
+import zipfile
 
 WARMUP_RUNS = 5
 
@@ -76,6 +78,12 @@ def _load_model(path):
 
     keras_compress._load()  # registers the compression layers (lazy under this command)
 
+    if pathlib.Path(path).is_file() and not zipfile.is_zipfile(path):
+        # Keras reports any non-zip file as "File not found"; the file is there.
+        raise CLIError(
+            f"cannot load {path} as a Keras model: the file exists but is not a .keras "
+            "archive (not a zip file; truncated, or saved in another format)"
+        )
     try:
         with warnings.catch_warnings():
             # keras-hub tasks have a custom compile(); Keras warns it is not restored.

@@ -18,6 +18,7 @@ import time  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_compress.bench import time_messages  # noqa: E402
 from keras_compress.data import load_intents  # noqa: E402
 from keras_compress.export import buckets, tokens  # noqa: E402
 from keras_compress.pruning import PolynomialDecay  # noqa: E402
@@ -209,3 +210,28 @@ def write_doc(path, section):
         text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text.rstrip("\n") + "\n")
+
+
+def structure(stripped):
+    """Parameters (whole model, transformer layers), heads and FFN neurons per layer of a
+    stripped keras-hub BERT classifier."""
+    transformer = stripped.backbone.transformer_layers
+    return {
+        "params": int(stripped.count_params()),
+        "encoder_params": int(sum(layer.count_params() for layer in transformer)),
+        "layers": len(transformer),
+        "heads_per_layer": [int(layer._self_attention_layer._num_heads) for layer in transformer],
+        "neurons_per_layer": [int(layer._feedforward_intermediate_dense.units)
+                              for layer in transformer],
+    }
+
+
+def cold_latency(runners, texts, gold, rounds, warmup):
+    """`({runner: cold mean/median/p90 ms, macro_f1, accuracy}, bucket share)`: every runner
+    timed message by message, interleaved (`keras_compress.bench.time_messages`)."""
+    share = runners[-1].bucket_share(texts)
+    log(f"buckets of the timed messages: {share}")
+    timings = time_messages(runners, texts, rounds=rounds, modes=("cold",), warmup=warmup,
+                            progress=False)
+    return {name: {**timings.stats(name, "cold"), **timings.scores(name, gold)}
+            for name in timings.names}, share

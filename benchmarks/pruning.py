@@ -52,7 +52,7 @@ import keras_compress
 from benchmarks import _peer_model, common
 from benchmarks.common import log
 from keras_compress import metrics
-from keras_compress.bench import KerasRunner, TFLiteRunner, format_table, machine, machine_line, time_messages
+from keras_compress.bench import KerasRunner, TFLiteRunner, format_table, machine, machine_line
 from keras_compress.callbacks import HeadPruning, MagnitudePruning, NeuronPruning
 from keras_compress.evaluation import evaluate
 from keras_compress.export import ExportConfig, Parity, to_tflite
@@ -172,10 +172,6 @@ def run_config(name, args, base_path, data, out, label_names):
     check = common.pack_texts(model, data["valid"][0][:32], args.buckets[-1])
     strip_diff = float(np.max(np.abs(np.asarray(model(check, training=False))
                                      - np.asarray(stripped(check, training=False)))))
-    transformer = stripped.backbone.transformer_layers
-    heads = [int(layer._self_attention_layer._num_heads) for layer in transformer]
-    neurons = [int(layer._feedforward_intermediate_dense.units) for layer in transformer]
-    weights = stripped.get_weights()
     tflite_path = out / f"{name}.tflite"
     report = to_tflite(stripped, tflite_path, ExportConfig(sequence_lengths=args.buckets),
                        parity=Parity(data["valid"][0][:128], atol=None, min_agreement=None),
@@ -186,17 +182,15 @@ def run_config(name, args, base_path, data, out, label_names):
         "train_seconds": round(train_seconds, 1),
         "logged": stats,
         "test": scores,
-        "params": int(stripped.count_params()),
-        "encoder_params": int(sum(layer.count_params() for layer in transformer)),
-        "nonzero_weights": int(sum(np.count_nonzero(w) for w in weights)),
-        "heads_per_layer": heads,
-        "neurons_per_layer": neurons,
+        **common.structure(stripped),
+        "nonzero_weights": int(sum(np.count_nonzero(w) for w in stripped.get_weights())),
         "strip_max_abs_diff": strip_diff,
         "tflite": {"path": str(tflite_path), "size_bytes": report.size_bytes,
                    "parity_valid": report.parity},
         "seconds": round(time.time() - started, 1),
     }
-    log(f"{name}: stripped: {result['params']:,} params, heads {heads}, neurons {neurons}, "
+    log(f"{name}: stripped: {result['params']:,} params, heads "
+        f"{result['heads_per_layer']}, neurons {result['neurons_per_layer']}, "
         f"strip diff {strip_diff:.2g}; TFLite {report.size_bytes / 1e6:.1f} MB, parity "
         f"max diff {report.parity['max_abs_diff']:.2g}, agreement "
         f"{report.parity['label_agreement']:.3f}; {result['seconds']:.0f}s in all")
@@ -209,9 +203,8 @@ def run_config(name, args, base_path, data, out, label_names):
 
 
 def time_variants(args, stripped_models, results, texts, gold):
-    """Per-message latency at batch 1 of every stripped model in Keras and in TFLite, each
-    message in its smallest bucket (`keras_compress.bench`, interleaved per message)."""
-
+    """Cold per-message latency at batch 1 of every stripped model in Keras and in TFLite,
+    each message in its smallest bucket."""
     tokenizer = stripped_models["control"].preprocessor.tokenizer
     runners = []
     for name, model in stripped_models.items():
@@ -219,13 +212,7 @@ def time_variants(args, stripped_models, results, texts, gold):
         runners.append(TFLiteRunner(results["configs"][name]["tflite"]["path"],
                                     threads=args.threads, name=f"{name}/tflite",
                                     tokenizer=tokenizer))
-    share = runners[-1].bucket_share(texts)
-    log(f"buckets of the timed messages: {share}")
-    timings = time_messages(runners, texts, rounds=args.rounds, modes=("cold",),
-                            warmup=args.warmup, progress=False)
-    latency = {name: {**timings.stats(name, "cold"), **timings.scores(name, gold)}
-               for name in timings.names}
-    return latency, share
+    return common.cold_latency(runners, texts, gold, args.rounds, args.warmup)
 
 
 # ---------------------------------------------------------------------------- peer

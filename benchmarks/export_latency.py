@@ -199,13 +199,11 @@ def main():
         for name, e in results["variants"].items() if "macro_f1" in e}
     results["targets"] = targets(results)
     if compressed is not model:
-
         results["compressed_structure"] = [
             {"heads_kept": h, "neurons_kept": n} for h, n in _latency_peers.kept_structure(compressed)]
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
     if args.bert_base:
-
         structure = _latency_peers.kept_structure(compressed)
         del runners
         gc.collect()
@@ -254,7 +252,6 @@ def minilm_runners(args, model, compressed, control_path, names, bucket_lengths,
                                           prepare=keras_fp32.prepare)]
     peers = {}
     if not args.skip_peers:
-
         log('Keras model.quantize("int8") of the control')
         int8_model, peers["keras_int8_64"] = _latency_peers.keras_int8(control_path)
         if int8_model is not None:
@@ -264,7 +261,6 @@ def minilm_runners(args, model, compressed, control_path, names, bucket_lengths,
                 int8.run(inputs[0])
                 runners.append(int8)
             except Exception as error:  # recorded as the result
-
                 peers["keras_int8_64"]["error"] = f"call: {_latency_peers.short_error(error)}"
         log(f"keras_int8_64: {peers['keras_int8_64']}")
         log("Keras ONNX export of the control + onnxruntime quantize_dynamic")
@@ -415,7 +411,6 @@ def compare_modes(model, encode, out):
     """Each quantization mode of the uncompressed model, buckets (16, 64), batch 1 (and
     dynamic with any batch size): size and parity with Keras on Sara valid (no tolerance).
     (Latency: time the files with keras_compress.bench; the exporter no longer times.)"""
-
     rng = np.random.default_rng(0)
     train_texts = encode["train"][0]
     calibration = [train_texts[i] for i in rng.choice(len(train_texts), 200, replace=False)]
@@ -442,7 +437,6 @@ def compare_modes(model, encode, out):
 
 
 def print_table(results):
-
     if results.get("variants"):
         print_variants(results, format_table)
     if "bert_base" in results:

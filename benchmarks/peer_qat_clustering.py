@@ -91,7 +91,6 @@ def variants(clusters):
 
 def train_float(spec, arrays, seed, float_epochs, float_lr):
     """The float model both sides start from: the pruning peer's dense run for `seed`."""
-
     started = time.time()
     keras.utils.set_random_seed(seed)
     model = _peer_model.build(keras, **spec["model"])  # common.peer's initial weights
@@ -190,7 +189,6 @@ def tflite_predict(path, arrays):
 
 def summarize(runs, gold, arrays):
     """Per variant: macro-F1 per seed and mean, distinct values, TFLite size and macro-F1."""
-
     rows = {}
     controls = {run["seed"]: np.asarray(run["predicted"]) for run in runs if run["name"] == "float"}
     for run in runs:
@@ -295,7 +293,6 @@ def main(argv=None):
 
 
 def markdown(results):
-
     s = results["spec"]
     t, k = results["tfmot"], results["keras_compress"]
     v = results["versions"]

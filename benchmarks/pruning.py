@@ -318,7 +318,6 @@ def peer(args, data, num_classes, out):
 
 
 def markdown(results):
-
     c = results["configs"]
     control = c["control"]
     lat = results.get("latency", {})

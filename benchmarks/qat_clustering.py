@@ -37,10 +37,28 @@ import pathlib
 import sys
 import time
 
-import numpy as np
+import functools
 
+import keras
+import numpy as np
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+import keras_compress
 from benchmarks import _peer_model, common
-from keras_compress.bench import machine, machine_line
+from keras_compress.bench import FunctionRunner, format_table, machine, machine_line, time_messages
+from keras_compress.callbacks import QATToggle
+from keras_compress.clustering import group_layers, sensitivity, size_report
+from keras_compress.evaluation import evaluate
+from keras_compress.layers import (
+    FakeQuantSwitch,
+    KMeansDense,
+    KMeansEinsumDense,
+    QuantizedDense,
+    QuantizedEinsumDense,
+    QuantizedEmbedding,
+)
+from keras_compress.surgery import tree
 
 PARTS = ("qat", "tflite", "keras_int8", "clustering", "sizes")
 
@@ -108,26 +126,17 @@ class Bench:
         self.qat_models = {}
 
     def load(self):
-        import keras
-
         return keras.saving.load_model(self.base_path)
 
     def score(self, model):
-        from keras_compress.evaluation import evaluate
-
         return evaluate(model, *self.encode("test"))
 
     def compile(self, model, learning_rate):
-        import keras
-
         model.compile(optimizer=keras.optimizers.AdamW(learning_rate),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
     def swap_qat(self, model, granularity):
-        import keras
 
-        import keras_compress
-        from keras_compress.layers import QuantizedDense, QuantizedEinsumDense, QuantizedEmbedding
 
         if granularity.endswith("_emb"):
             granularity = granularity[: -len("_emb")]
@@ -141,15 +150,10 @@ class Bench:
         })
 
     def qat_layers(self, model):
-        from keras_compress.layers import FakeQuantSwitch
-        from keras_compress.surgery import tree
-
         return [layer for _, _, layer in tree.walk(model) if isinstance(layer, FakeQuantSwitch)]
 
     def qat_runs(self):
-        import keras
 
-        from keras_compress.callbacks import QATToggle
 
         runs = {}
         train = self.encode("train")
@@ -201,9 +205,6 @@ class Bench:
                                             for k, v in packed.items()}
 
     def tflite_runs(self):
-        import keras_compress
-        from keras_compress.bench import time_messages
-
         float_model = self.load()
         if "per_tensor" not in self.qat_models:
             self.qat_runs()
@@ -228,10 +229,7 @@ class Bench:
         return runs
 
     def keras_int8(self):
-        import keras
-        import tensorflow as tf
 
-        from keras_compress.bench import FunctionRunner, time_messages
 
         result = {}
         model = self.load()
@@ -259,9 +257,7 @@ class Bench:
         return result
 
     def clustering(self, clusters, out):
-        import keras
 
-        from keras_compress.clustering import sensitivity
 
         model = self.load()
         fine_tune = None
@@ -279,11 +275,7 @@ class Bench:
         return {"sensitivity": rows}
 
     def sizes(self, out):
-        import functools
 
-        import keras_compress
-        from keras_compress.clustering import group_layers, size_report
-        from keras_compress.layers import KMeansDense, KMeansEinsumDense
 
         model = self.load()
         encoder = {path for path, _ in group_layers(model, "encoder")}
@@ -309,9 +301,7 @@ def convert(model, optimize):
 
 def tflite_runner(content, threads, name, prepare):
     """A `keras_compress.bench` runner of a raw `.tflite` (no metadata) on packed inputs."""
-    from ai_edge_litert.interpreter import Interpreter
 
-    from keras_compress.bench import FunctionRunner
 
     interpreter = Interpreter(model_content=content, num_threads=threads)
     interpreter.allocate_tensors()
@@ -320,8 +310,6 @@ def tflite_runner(content, threads, name, prepare):
 
 
 def print_tables(results):
-    from keras_compress.bench import format_table
-
     rows = [{"run": "fine-tuned float", "macro-F1": results["float"]["macro_f1"],
              "accuracy": results["float"]["accuracy"]}]
     for name, run in results.get("qat", {}).items():

@@ -9,10 +9,12 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 
 import keras  # noqa: E402
@@ -235,3 +237,38 @@ def cold_latency(runners, texts, gold, rounds, warmup):
                             progress=False)
     return {name: {**timings.stats(name, "cold"), **timings.scores(name, gold)}
             for name in timings.names}, share
+
+
+def run_parser(doc, kind):
+    """The options every MiniLM run shares: data, output, buckets, timing, `--quick`, `--doc`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    add = parser.add_argument
+    add("--data", default="../shared/data/sara", help="folder with {train,valid,test}.jsonl")
+    add("--out", help=f"output folder (default runs/{kind}/<data name>[_quick])")
+    add("--buckets", default="8,16,32", help="TFLite sequence-length buckets")
+    add("--threads", type=int, default=2, help="threads for Keras and TFLite timing")
+    add("--rounds", type=int, default=3, help="timing rounds per message")
+    add("--warmup", type=int, default=10, help="untimed runs per variant first")
+    add("--timing-messages", type=int, default=0,
+        help="time N test messages, evenly spaced over the split (0: all)")
+    add("--quick", action="store_true", help="smoke run: a few steps on subsets")
+    add("--doc", help="markdown file for the results section (default docs/benchmarks.md; none "
+                      "with --quick)")
+    add("--seed", type=int, default=2019)
+    return parser
+
+
+def finish_run_args(args, argv, kind, write_doc=True):
+    """Fills in what `run_parser`'s options imply: `argv`, default `out` and `doc`, the buckets
+    as ints, and `--quick`'s one round and at most 24 timed messages."""
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.out is None:
+        name = pathlib.Path(args.data).resolve().name
+        args.out = f"runs/{kind}/{name}{'_quick' if args.quick else ''}"
+    if args.doc is None and not args.quick and write_doc:
+        args.doc = "docs/benchmarks.md"
+    args.buckets = tuple(int(b) for b in args.buckets.split(","))
+    if args.quick:
+        args.rounds, args.warmup = 1, 3
+        args.timing_messages = min(args.timing_messages, 24) or 24
+    return args

@@ -37,12 +37,10 @@ Issue 6. In one run, on one data set (`--data`: Sara or CLINC150, `{train,valid,
 `--quick` is a smoke run of a few steps on small subsets (no doc written unless `--doc`).
 """
 
-import argparse
 import datetime
 import gc
 import json
 import pathlib
-import sys
 import time
 
 import keras
@@ -78,10 +76,9 @@ VARIANTS = {
     "3L_pruned_int8": {"layers": 3, "training": "3L_logits, then head + neuron pruning on cached logits"},
 }
 
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="../shared/data/sara", help="folder with {train,valid,test}.jsonl")
-    parser.add_argument("--out", help="output folder (default runs/distillation/<data name>[_quick])")
+    parser = common.run_parser(__doc__, "distillation")
     parser.add_argument("--teacher", help="fine-tuned MiniLM .keras file (default: fine-tune one)")
     parser.add_argument("--teacher-epochs", type=int, default=12)
     parser.add_argument("--teacher-lr", type=float, default=2e-4)
@@ -98,16 +95,6 @@ def parse_args(argv=None):
     parser.add_argument("--prune-neurons", type=float, default=0.5, help="fraction of FFN neurons removed")
     parser.add_argument("--prune-epochs", type=float, default=1.0)
     parser.add_argument("--prune-lr", type=float, default=1e-4)
-    parser.add_argument("--buckets", default="8,16,32", help="TFLite sequence-length buckets")
-    parser.add_argument("--threads", type=int, default=2, help="TFLite threads for timing")
-    parser.add_argument("--rounds", type=int, default=3, help="timing rounds per message")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed runs per variant first")
-    parser.add_argument("--timing-messages", type=int, default=0,
-                        help="time N test messages, evenly spaced over the split (0: all)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: a few steps on subsets")
-    parser.add_argument("--doc", help="markdown file for the results section "
-                        "(default docs/benchmarks.md; none with --quick)")
-    parser.add_argument("--seed", type=int, default=2019)
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild the section from --out/results.json (and --doc) without running")
     parser.add_argument("--bootstrap", type=int, default=1000,
@@ -116,23 +103,15 @@ def parse_args(argv=None):
     parser.add_argument("--reading", help="markdown file appended to the section (a reading of the "
                         "results, written after the run)")
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args = common.finish_run_args(args, argv, "distillation", write_doc=not args.report_only)
     args.variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     if "3L_pruned_int8" in args.variants and "3L_logits" not in args.variants:
         parser.error("3L_pruned_int8 starts from 3L_logits: run both")
-    data_name = pathlib.Path(args.data).resolve().name
-    if args.out is None:
-        args.out = f"runs/distillation/{data_name}{'_quick' if args.quick else ''}"
-    if args.doc is None and not args.quick and not args.report_only:
-        args.doc = "docs/benchmarks.md"
-    args.buckets = tuple(int(b) for b in args.buckets.split(","))
     if args.quick:
         args.teacher_epochs, args.epochs, args.prune_epochs = 1, 1, 1.0
-        args.rounds, args.warmup = 1, 3
-        args.timing_messages = min(args.timing_messages, 24) or 24
     return args
 
 

@@ -37,12 +37,10 @@ Issue 3. In one run:
 `--quick` is a smoke run of a few steps on small subsets (no doc written unless `--doc`).
 """
 
-import argparse
 import datetime
 import gc
 import json
 import pathlib
-import sys
 import time
 
 import keras
@@ -72,10 +70,9 @@ CONFIGS = {
     "heads50_neurons50": {"heads": 0.5, "neurons": 0.5},
 }
 
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="../shared/data/sara", help="folder with {train,valid,test}.jsonl")
-    parser.add_argument("--out", help="output folder (default runs/pruning/<data name>[_quick])")
+    parser = common.run_parser(__doc__, "pruning")
     parser.add_argument("--baseline-epochs", type=int, default=12)
     parser.add_argument("--lr", type=float, default=2e-4, help="fine-tuning learning rate")
     parser.add_argument("--recovery-epochs", type=float, default=1.0,
@@ -85,43 +82,22 @@ def parse_args(argv=None):
                         help=f"comma-separated subset of {', '.join(CONFIGS)} (control always runs)")
     parser.add_argument("--reuse", action="store_true",
                         help="load the fine-tuned model saved by an earlier run in --out")
-    parser.add_argument("--buckets", default="8,16,32", help="TFLite sequence-length buckets")
-    parser.add_argument("--threads", type=int, default=2, help="threads for Keras and TFLite timing")
-    parser.add_argument("--rounds", type=int, default=3, help="timing rounds per variant")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed runs per variant first")
-    parser.add_argument("--timing-messages", type=int, default=0,
-                        help="time N test messages, evenly spaced over the split (0: all)")
     parser.add_argument("--no-peer", dest="peer", action="store_false", help="skip the tfmot peer")
     parser.add_argument("--peer-epochs", type=int, default=6)
     parser.add_argument("--peer-lr", type=float, default=1e-3)
     parser.add_argument("--peer-sparsities", default="0.5,0.8")
     parser.add_argument("--peer-seeds", default="1,2")
-    parser.add_argument("--quick", action="store_true", help="smoke run: a few steps on subsets")
-    parser.add_argument("--doc", help="markdown file for the results section "
-                        "(default docs/benchmarks.md; none with --quick)")
-    parser.add_argument("--seed", type=int, default=2019)
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args = common.finish_run_args(parser.parse_args(argv), argv, "pruning")
     args.configs = ["control"] + [c for c in args.configs.split(",") if c and c != "control"]
     unknown = [c for c in args.configs if c not in CONFIGS]
     if unknown:
         parser.error(f"unknown configs {unknown}; choose from {list(CONFIGS)}")
-    data_name = pathlib.Path(args.data).resolve().name
-    if args.out is None:
-        args.out = f"runs/pruning/{data_name}{'_quick' if args.quick else ''}"
-    if args.doc is None and not args.quick:
-        args.doc = "docs/benchmarks.md"
-    args.buckets = tuple(int(b) for b in args.buckets.split(","))
     args.peer_sparsities = [float(s) for s in args.peer_sparsities.split(",")]
     args.peer_seeds = [int(s) for s in args.peer_seeds.split(",")]
     if args.quick:
-        args.baseline_epochs, args.recovery_epochs, args.rounds = 1, 1.0, 1
-        args.peer_epochs, args.peer_seeds, args.warmup = 2, args.peer_seeds[:1], 3
-        args.timing_messages = min(args.timing_messages, 24) or 24
+        args.baseline_epochs, args.recovery_epochs = 1, 1.0
+        args.peer_epochs, args.peer_seeds = 2, args.peer_seeds[:1]
     return args
-
-
-# ---------------------------------------------------------------------------- data and model
 
 
 # ---------------------------------------------------------------------------- one config

@@ -54,7 +54,15 @@ import numpy as np
 import keras_compress
 from benchmarks import _latency_peers, common
 from benchmarks.common import log
-from keras_compress.bench import FunctionRunner, KerasRunner, TFLiteRunner, format_table, machine, machine_line, time_messages
+from keras_compress.bench import (
+    FunctionRunner,
+    KerasRunner,
+    TFLiteRunner,
+    format_table,
+    machine,
+    machine_line,
+    time_messages,
+)
 from keras_compress.callbacks import HeadPruning, NeuronPruning
 from keras_compress.evaluation import evaluate
 from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite

@@ -32,12 +32,11 @@ Writes `results.json` into `--out` and prints Markdown tables.
 
 import argparse
 import datetime
+import functools
 import json
 import pathlib
 import sys
 import time
-
-import functools
 
 import keras
 import numpy as np

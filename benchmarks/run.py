@@ -28,30 +28,30 @@ DATA = ROOT.parent / "shared" / "data"
 
 # The scripts, in the order they run, with the arguments of the documented runs.
 STEPS = {
-    "pruning_sara": ["benchmarks/pruning.py", "--data", f"{DATA}/sara", "--baseline-epochs", "12",
+    "pruning_sara": ["-m", "benchmarks.pruning", "--data", f"{DATA}/sara", "--baseline-epochs", "12",
                      "--recovery-epochs", "1"],
-    "pruning_clinc150": ["benchmarks/pruning.py", "--data", f"{DATA}/clinc150",
+    "pruning_clinc150": ["-m", "benchmarks.pruning", "--data", f"{DATA}/clinc150",
                          "--baseline-epochs", "3", "--recovery-epochs", "0.25", "--configs",
                          "unstructured_50,neurons_50,heads_50,heads50_neurons50", "--no-peer",
                          "--timing-messages", "550"],
-    "export_latency_sara": ["benchmarks/export_latency.py", "--data", f"{DATA}/sara",
+    "export_latency_sara": ["-m", "benchmarks.export_latency", "--data", f"{DATA}/sara",
                             "--out", "runs/export_latency/issue5_full",
                             "--model", "runs/pruning/sara/minilm_finetuned.keras",
                             "--prune-heads", "0.5", "--bert-base", "--bert-base-messages", "100",
                             "--skip-modes", "--rounds", "3"],
-    "distillation_sara": ["benchmarks/distillation.py", "--data", f"{DATA}/sara",
+    "distillation_sara": ["-m", "benchmarks.distillation", "--data", f"{DATA}/sara",
                           "--teacher", "runs/pruning/sara/minilm_finetuned.keras"],
-    "distillation_clinc150": ["benchmarks/distillation.py", "--data", f"{DATA}/clinc150",
+    "distillation_clinc150": ["-m", "benchmarks.distillation", "--data", f"{DATA}/clinc150",
                               "--teacher", "runs/pruning/clinc150/minilm_finetuned.keras",
                               "--variants", "3L_logits,2L_logits", "--epochs", "1",
                               "--timing-messages", "550"],
-    "export_latency_student_sara": ["benchmarks/export_latency.py", "--data", f"{DATA}/sara",
+    "export_latency_student_sara": ["-m", "benchmarks.export_latency", "--data", f"{DATA}/sara",
                                     "--out", "runs/export_latency/issue5_student",
                                     "--model", "runs/pruning/sara/minilm_finetuned.keras",
                                     "--compressed-model", "runs/distillation/sara/3L_logits.keras",
                                     "--skip-modes", "--rounds", "3"],
-    "qat_clustering_sara": ["benchmarks/qat_clustering.py", "--data", f"{DATA}/sara"],
-    "peer_qat_clustering_sara": ["benchmarks/peer_qat_clustering.py", "--data", f"{DATA}/sara"],
+    "qat_clustering_sara": ["-m", "benchmarks.qat_clustering", "--data", f"{DATA}/sara"],
+    "peer_qat_clustering_sara": ["-m", "benchmarks.peer_qat_clustering", "--data", f"{DATA}/sara"],
 }
 
 # The export runs of docs/benchmarks.md (issue 5): pruned heads, and a distilled student.
@@ -88,7 +88,7 @@ def main(argv=None):
     if not args.summary_only:
         for name in args.only:
             command = [PYTHON, *STEPS[name]]
-            print(f"[run.py] {name}: {' '.join(command[1:])}", flush=True)
+            print(f"[run.py] {name}: python {' '.join(command[1:])}", flush=True)
             started = time.time()
             subprocess.run(command, cwd=ROOT, check=True)
             print(f"[run.py] {name} done in {(time.time() - started) / 60:.1f} min", flush=True)

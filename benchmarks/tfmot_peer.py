@@ -3,7 +3,7 @@
 Called in its own process (importing tfmot sets TF_USE_LEGACY_KERAS=1, which must not leak
 into the Keras 3 process) by `benchmarks/pruning.py` and `benchmarks/peer_qat_clustering.py`:
 
-    .venv/bin/python benchmarks/tfmot_peer.py --spec runs/pruning/sara/peer/spec.json
+    .venv/bin/python -m benchmarks.tfmot_peer --spec runs/pruning/sara/peer/spec.json
 
 The spec's `method` picks the peer (both sides read the same spec):
 
@@ -30,14 +30,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import argparse
 import json
 import pathlib
-import sys
 import time
 import traceback
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import _peer_model  # noqa: E402
+from benchmarks import _peer_model  # noqa: E402  (numpy only: no Keras 3 in this process)
 
 
 def main():

@@ -1,0 +1,1 @@
+"""The benchmark scripts of docs/benchmarks.md, run as modules: `python -m benchmarks.pruning`."""

@@ -81,6 +81,7 @@ def strip(model, keep_quantization=False):
         swap_layers(stripped, policy, include_embeddings=True, include_classifier=True)
     if not (shrinking or removes_heads):
         persist.unmark(stripped)
+    structure.forget_pairs(stripped)  # consumed: the shrunk pairs are plain Dense layers now
     return stripped
 
 

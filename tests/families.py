@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 LENGTH = 8
-VOCAB = 64
+VOCAB = 1000
 HUB = {
     # family: (backbone class, classifier class or None, ALBERT-style embedding_dim)
     "BERT": ("BertBackbone", "BertTextClassifier"),
@@ -40,7 +40,7 @@ def build(family, seed=0):
         return model, np.random.default_rng(seed).normal(size=(4, 12)).astype("float32")
     if family == "subclassed model":
         model = SubclassedClassifier()
-        x = np.random.default_rng(seed).normal(size=(4, 12)).astype("float32")
+        x = _token_inputs(with_mask=True)
         model(x)
         return model, x
     raise ValueError(f"unknown family {family!r}; one of {FAMILIES}")
@@ -105,13 +105,19 @@ def functional_transformer(length=LENGTH, hidden=16, heads=2, ffn=32):
 
 
 class SubclassedClassifier(keras.Model):
-    """An unregistered subclassed model with auto-named layers and an FFN in `call`."""
+    """An unregistered subclassed token classifier with auto-named layers and an FFN in `call`."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self.embedding = keras.layers.Embedding(VOCAB, 12)
         self.up = keras.layers.Dense(24, activation="relu")
         self.down = keras.layers.Dense(12)
         self.head = keras.layers.Dense(3)
 
-    def call(self, x):
-        return self.head(x + self.down(self.up(x)))
+    def call(self, inputs):
+        h = self.embedding(inputs["token_ids"])
+        h = h + self.down(self.up(h))
+        mask = keras.ops.expand_dims(keras.ops.cast(inputs["padding_mask"], h.dtype), -1)
+        pooled = keras.ops.sum(h * mask, axis=1) / keras.ops.maximum(
+            keras.ops.sum(mask, axis=1), 1.0)
+        return self.head(pooled)

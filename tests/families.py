@@ -29,7 +29,7 @@ def build(family, seed=0):
     if family in HUB:
         return _hub(family)
     if family == "functional transformer":
-        return functional_transformer(), _token_inputs(with_mask=False)
+        return functional_transformer(), _token_inputs(with_mask=True)
     if family == "Sequential MLP":
         model = keras.Sequential([
             keras.Input((12,)),
@@ -89,19 +89,24 @@ def _token_inputs(with_mask, batch=4):
 
 
 def functional_transformer(length=LENGTH, hidden=16, heads=2, ffn=32):
-    """A user's own transformer: MultiHeadAttention and a Dense(relu) -> Dense FFN."""
-    token_ids = keras.Input((length,), dtype="int32", name="token_ids")
-    segment_ids = keras.Input((length,), dtype="int32", name="segment_ids")
+    """A user's own transformer: masked MultiHeadAttention and a Dense(relu) -> Dense FFN."""
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
+    padding_mask = keras.Input((None,), dtype="int32", name="padding_mask")
     h = keras.layers.Embedding(VOCAB, hidden, name="tokens")(token_ids)
     h = h + keras.layers.Embedding(2, hidden, name="segments")(segment_ids)
+    mask = keras.ops.cast(padding_mask, "bool")
+    attention_mask = keras.ops.logical_and(mask[:, None, :], mask[:, :, None])
     for i in range(2):
-        a = keras.layers.MultiHeadAttention(heads, hidden // heads, name=f"attention_{i}")(h, h)
+        a = keras.layers.MultiHeadAttention(heads, hidden // heads, name=f"attention_{i}")(
+            h, h, attention_mask=attention_mask)
         h = keras.layers.LayerNormalization(name=f"norm_a{i}")(h + a)
         f = keras.layers.Dense(ffn, activation="relu", name=f"ffn_up_{i}")(h)
         f = keras.layers.Dense(hidden, name=f"ffn_down_{i}")(f)
         h = keras.layers.LayerNormalization(name=f"norm_f{i}")(h + f)
-    pooled = keras.layers.GlobalAveragePooling1D()(h)
-    return keras.Model([token_ids, segment_ids], keras.layers.Dense(3, name="logits")(pooled))
+    pooled = keras.layers.GlobalAveragePooling1D()(h, mask=mask)
+    inputs = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+    return keras.Model(inputs, keras.layers.Dense(3, name="logits")(pooled))
 
 
 class SubclassedClassifier(keras.Model):

@@ -28,6 +28,38 @@ def bert_parts(model, function, argument):
     return model.backbone
 
 
+def encoder_parts(model, function, argument):
+    """The backbone of a keras-hub text classifier whose backbone is a stack of `TransformerEncoder`s.
+
+    BERT, DistilBERT, RoBERTa and XLM-RoBERTa classifiers qualify. ALBERT
+    does not: its layers are groups of one *shared* encoder applied many
+    times, so "keep layers 1, 3, 5" has no meaning there; DeBERTa-v3 and
+    RoFormer-v2 use their own encoder layers. Those get a clear error.
+    """
+    import keras_hub
+
+    backbone = getattr(model, "backbone", None)
+    layers = getattr(backbone, "transformer_layers", None)
+    config = backbone.get_config() if isinstance(backbone, keras_hub.models.Backbone) else {}
+    if not (
+        isinstance(model, keras_hub.models.TextClassifier)
+        and layers
+        and all(type(layer) is keras_hub.layers.TransformerEncoder for layer in layers)
+        and {"num_layers", "intermediate_dim"} <= set(config)
+    ):
+        found = type(model).__name__
+        if backbone is not None:
+            found += f" with a {type(backbone).__name__}"
+        raise TypeError(
+            f"{function}: `{argument}` must be a keras-hub text classifier whose backbone is a "
+            "stack of keras_hub.layers.TransformerEncoder (BertTextClassifier, "
+            "DistilBertTextClassifier, RobertaTextClassifier, XLMRobertaTextClassifier); "
+            f"received a {found}. ALBERT shares one encoder across layers and DeBERTa-v3 / "
+            "RoFormer-v2 use their own encoder layers: build their students by hand."
+        )
+    return backbone
+
+
 def uniform_layer_map(teacher_layers, num_layers):
     """Teacher layer for each student layer, evenly spaced and ending at the top layer.
 
@@ -42,9 +74,11 @@ def uniform_layer_map(teacher_layers, num_layers):
 
 def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None, num_heads=None,
                  data=None, num_batches=8):
-    """A smaller keras-hub BERT classifier initialised from a fine-tuned teacher.
+    """A smaller keras-hub encoder classifier initialised from a fine-tuned teacher.
 
-    The student is a `keras_hub.models.BertTextClassifier` with `num_layers`
+    Works for keras-hub text classifiers whose backbone is a stack of
+    `TransformerEncoder`s (BERT, DistilBERT, RoBERTa, XLM-RoBERTa; see
+    `encoder_parts`); the student has the teacher's class, with `num_layers`
     transformer layers, each a copy of a teacher layer (`layer_map`); the
     embeddings, the pooler and the classification head are copied too, and
     the teacher's preprocessor (tokenizer, sequence length) is shared. With
@@ -72,7 +106,7 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
     imported. `num_heads` therefore need not divide the hidden size.
 
     Args:
-        teacher: a fine-tuned `keras_hub.models.BertTextClassifier` (plain or
+        teacher: a fine-tuned keras-hub encoder classifier (plain or
             stripped; compression layers must be stripped first).
         num_layers: transformer layers of the student, 1 to the teacher's.
         layer_map: `"uniform"` (see `uniform_layer_map`: 6 -> 3 gives
@@ -87,7 +121,7 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
         num_batches: batches of `data` used.
 
     Returns:
-        The student, a new `BertTextClassifier` (the teacher is unchanged).
+        The student, a new classifier of the teacher's class (the teacher is unchanged).
 
     Example:
 
@@ -103,9 +137,7 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
     >>> encoder._self_attention_layer.num_heads, encoder._self_attention_layer.key_dim
     (3, 4)
     """
-    import keras_hub
-
-    backbone = bert_parts(teacher, "make_student", "teacher")
+    backbone = encoder_parts(teacher, "make_student", "teacher")
     encoders = list(backbone.transformer_layers)
     compressed = [
         "/".join(path)
@@ -147,20 +179,18 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
 
     config = backbone.get_config()
     config.update(num_layers=num_layers, intermediate_dim=int(intermediate_dim))
-    student_backbone = keras_hub.models.BertBackbone.from_config(config)
-    student = keras_hub.models.BertTextClassifier(
-        student_backbone,
-        num_classes=teacher.num_classes,
-        preprocessor=teacher.preprocessor,
-        activation=teacher.activation,
-        dropout=teacher.dropout,
-        name=f"{teacher.name}_student",
-    )
+    student_backbone = type(backbone).from_config(config)
+    task_config = teacher.get_config()
+    task_config.update(backbone=student_backbone, preprocessor=teacher.preprocessor,
+                       name=f"{teacher.name}_student")
+    student = type(teacher).from_config(task_config)
 
     for layer in student_backbone.layers:  # embeddings, their norm, the pooler
         if layer.weights and layer not in student_backbone.transformer_layers:
             layer.set_weights(backbone.get_layer(layer.name).get_weights())
-    student.output_dense.set_weights(teacher.output_dense.get_weights())
+    for layer in student.layers:  # the classification head (pooled dense, output dense)
+        if layer.weights and layer is not student_backbone:
+            layer.set_weights(teacher.get_layer(layer.name).get_weights())
 
     replacements = {}
     for j, (source, target) in enumerate(zip(chosen, student_backbone.transformer_layers)):

@@ -175,13 +175,27 @@ class NeuronPruning(_ScheduledPruning):
             `"global"` (scores normalised per layer, ranked together).
         num_batches: batches of `data` used per scoring.
         min_neurons: neurons kept at least in every layer.
+        pairs: FFN pairs that discovery cannot see, as `[(intermediate,
+            output), ...]` (layers, layer names or paths; the intermediate a
+            `MaskedDense`, the output the `Dense`/`MaskedDense` reading its
+            units through an element-wise activation only). Pairs are found
+            without it in functional and Sequential models (through the
+            graph) and in keras-hub's `TransformerEncoder`; give them for
+            subclassed models. They are recorded on the model, so that
+            `strip` shrinks them too and `.keras` saving keeps them.
 
     Logs `neurons_kept` (count over all targeted layers).
     """
 
     def __init__(self, schedule, data=None, importance="taylor", granularity="layer",
-                 num_batches=8, min_neurons=1):
+                 num_batches=8, min_neurons=1, pairs=None):
         super().__init__(schedule)
+        if pairs is not None and (isinstance(pairs, (str, bytes, dict))
+                                  or not hasattr(pairs, "__iter__")):
+            raise TypeError(
+                "NeuronPruning: `pairs` must be a list of (intermediate, output) layers, "
+                f"names or paths; received {type(pairs).__name__}."
+            )
         if importance not in ("taylor", "weight_norm"):
             raise ValueError(
                 f"NeuronPruning: `importance` must be 'taylor' or 'weight_norm'; received {importance!r}."
@@ -199,15 +213,23 @@ class NeuronPruning(_ScheduledPruning):
         self.granularity = granularity
         self.num_batches = batch_count("NeuronPruning", num_batches)
         self.min_neurons = int(min_neurons)
+        self.pairs = None if pairs is None else list(pairs)
         self.layers = []
 
     def find_targets(self):
+        if self.pairs:
+            try:
+                structure.declare_pairs(self.model, self.pairs)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"NeuronPruning: {error}") from error
         pairs = structure.ffn_pairs(self.model)
         self.layers = [intermediate for _, intermediate, _ in pairs]
         if not self.layers:
             raise ValueError(
-                "NeuronPruning: no transformer feed-forward block with a MaskedDense "
-                "intermediate layer; swap keras.layers.Dense for MaskedDense first."
+                "NeuronPruning: no feed-forward pair found (a MaskedDense whose units feed one "
+                "Dense through an element-wise activation mapping 0 to 0); swap "
+                "keras.layers.Dense for MaskedDense first, or name the pairs with "
+                "NeuronPruning(pairs=[(intermediate, output), ...])."
             )
         check_minimum("NeuronPruning", "min_neurons", self.min_neurons, "neurons",
                       [(path, layer.unit_mask.shape[0]) for path, layer, _ in pairs])

@@ -14,6 +14,7 @@ import keras
 from keras.src.saving import object_registration, serialization_lib  # private Keras modules
 
 from keras_compress.surgery import tree
+from keras_compress.surgery.structure import PAIRS_ATTRIBUTE
 from keras_compress.surgery.replace import replace_in_parent
 
 REGISTERED_NAME = "keras_compress>SwappedModel"
@@ -70,11 +71,15 @@ def _base_identity(base):
 
 def _get_config(self):
     base = type(self)._keras_compress_base
-    return {
+    config = {
         "base": _base_identity(base),
         "config": base.get_config(self),
         "swaps": records(self),
     }
+    pairs = getattr(self, PAIRS_ATTRIBUTE, None)
+    if pairs:
+        config["ffn_pairs"] = pairs
+    return config
 
 
 def _from_config(cls, config, custom_objects=None):
@@ -83,6 +88,8 @@ def _from_config(cls, config, custom_objects=None):
     )
     replay(model, config["swaps"])
     mark(model, config["swaps"])
+    if config.get("ffn_pairs"):
+        object.__setattr__(model, PAIRS_ATTRIBUTE, [list(p) for p in config["ffn_pairs"]])
     return model
 
 

@@ -12,8 +12,12 @@ from keras_compress.surgery import slicing, structure
 
 
 def neuron_replacements(model):
-    """`{id(layer): fn(layer) -> smaller plain Dense}` for every FFN block with pruned neurons."""
-    replacements = {}
+    """`{id(layer): fn(layer) -> smaller plain Dense}` for every FFN block with pruned neurons.
+
+    A layer can be the output of one pair and the intermediate of the next
+    (a Sequential MLP): it then loses both input rows and output units.
+    """
+    units, inputs, layers = {}, {}, {}
     for path, intermediate, output in structure.ffn_pairs(model):
         kept = np.flatnonzero(keras.ops.convert_to_numpy(intermediate.unit_mask))
         if kept.size == intermediate.units:
@@ -23,6 +27,18 @@ def neuron_replacements(model):
                 f"strip: every neuron of '{path}/{intermediate.name}' is pruned; keep at "
                 "least one (NeuronPruning min_neurons >= 1)."
             )
-        replacements[id(intermediate)] = lambda layer, kept=kept: slicing.keep_units(layer, kept)
-        replacements[id(output)] = lambda layer, kept=kept: slicing.keep_inputs(layer, kept)
-    return replacements
+        units[id(intermediate)] = kept
+        inputs[id(output)] = kept
+        layers[id(intermediate)], layers[id(output)] = intermediate, output
+    return {key: _shrinker(units.get(key), inputs.get(key)) for key in layers}
+
+
+def _shrinker(kept_units, kept_inputs):
+    def shrink(layer):
+        if kept_units is not None:
+            layer = slicing.keep_units(layer, kept_units)
+        if kept_inputs is not None:
+            layer = slicing.keep_inputs(layer, kept_inputs)
+        return layer
+
+    return shrink

@@ -1,6 +1,5 @@
 """`strip`: a plain Keras model with the compression baked into its weights."""
 
-import copy
 import warnings
 
 import keras
@@ -9,7 +8,7 @@ import numpy as np
 from keras_compress import checks
 from keras_compress.layers import PrunableAttention
 from keras_compress.layers.base import CompressedLayer
-from keras_compress.surgery import persist, shrink, slicing, structure
+from keras_compress.surgery import copying, persist, shrink, slicing, structure
 from keras_compress.surgery.swap import swap_layers
 
 
@@ -32,6 +31,12 @@ def strip(model, keep_quantization=False):
     sit inside attention or feed-forward blocks that lose heads or neurons:
     `strip` the pruned model first, then train it with QAT.
 
+    The copy goes through Keras's config (`copy.deepcopy`); where that
+    cannot rebuild the model (a subclassed `keras.Model` that is not
+    registered, or whose config does not name its layers), the Python
+    objects are copied instead (`surgery.copying.copy_model`), then swapped
+    back to plain layers in place.
+
     The outputs equal the compressed model's (for `QuantizedDense`, up to
     activation fake-quant). `model` is not modified. When nothing was
     physically removed the copy loads without keras_compress; a copy with
@@ -50,12 +55,7 @@ def strip(model, keep_quantization=False):
     'Dense'
     """
     checks.check_type("model", model, keras.Model, "a keras.Model", "strip")
-    with warnings.catch_warnings():
-        # The copy goes through Keras's in-memory save/load, which warns about
-        # compile and optimizer state that a stripped copy does not need.
-        warnings.filterwarnings("ignore", message=".*compile.*")
-        warnings.filterwarnings("ignore", message=".*optimizer.*")
-        stripped = copy.deepcopy(model)
+    stripped = copying.copy_model(model)
     shrinking = shrink.neuron_replacements(stripped)
     removes_heads = any(
         not np.all(keras.ops.convert_to_numpy(layer.head_mask))
@@ -81,6 +81,7 @@ def strip(model, keep_quantization=False):
         swap_layers(stripped, policy, include_embeddings=True, include_classifier=True)
     if not (shrinking or removes_heads):
         persist.unmark(stripped)
+    structure.forget_pairs(stripped)  # consumed: the shrunk pairs are plain Dense layers now
     return stripped
 
 

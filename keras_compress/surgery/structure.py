@@ -1,7 +1,40 @@
-"""Where a model's prunable structures are: attention heads and FFN neurons."""
+"""Where a model's prunable structures are: attention heads and FFN neurons.
+
+Feed-forward (FFN) pairs are found three ways, in this order:
+
+1. pairs declared on the model (`declare_pairs`, which
+   `NeuronPruning(pairs=...)` calls): the escape hatch where discovery
+   cannot see the structure (a subclassed model's `call`);
+2. the functional graph of the model and of every functional sub-model
+   (a Sequential's too): a `MaskedDense` whose output goes, only through
+   element-wise layers that map 0 to 0 (`Activation`, `ReLU`, `Dropout`, ...),
+   into exactly one `Dense`/`MaskedDense` and nowhere else;
+3. keras-hub's `TransformerEncoder`/`TransformerDecoder`, whose FFN lives in
+   `call` (no graph): its `_feedforward_intermediate_dense` and
+   `_feedforward_output_dense` attributes, the one known case read by name.
+
+A pair is valid only when the intermediate activation maps 0 to 0 (relu,
+gelu, silu, tanh, linear): a pruned neuron then outputs exactly zero and
+can be cut from both matrices without changing the outputs.
+"""
+
+import keras
+import numpy as np
 
 from keras_compress.layers import MaskedDense, PrunableAttention
 from keras_compress.surgery import tree
+
+PAIRS_ATTRIBUTE = "_keras_compress_ffn_pairs"
+ELEMENTWISE = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.Dropout,
+    keras.layers.GaussianNoise,
+    keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+)
 
 
 def attention_layers(model):
@@ -13,23 +46,177 @@ def attention_layers(model):
     ]
 
 
-def ffn_pairs(model):
-    """`[(path, intermediate, output)]` for each transformer feed-forward block.
+def ffn_pairs(model, pairs=None):
+    """`[(path, intermediate, output)]` for each feed-forward block with a `MaskedDense` intermediate.
 
-    A block is a layer holding `_feedforward_intermediate_dense` and
-    `_feedforward_output_dense` (keras-hub's `TransformerEncoder` and
-    `TransformerDecoder`) whose intermediate layer is a `MaskedDense`:
-    removing intermediate unit j removes row j of the output layer's kernel.
+    `path` names the block (the layer or functional model holding the pair;
+    `""` for `model` itself). `pairs` adds user-given pairs (see
+    `resolve_pairs`) to those declared on `model` and those discovered.
+
+    Example:
+
+    >>> import keras, keras_compress
+    >>> from keras_compress.layers import MaskedDense
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+    ...                           keras.layers.Dense(2)])
+    >>> _ = keras_compress.swap_layers(model, {keras.layers.Dense: MaskedDense},
+    ...                                include_classifier=True)
+    >>> [(i.name, o.name) for _, i, o in ffn_pairs(model)]
+    [('dense', 'dense_1')]
     """
-    pairs = []
-    for path, _, layer in tree.walk(model):
-        intermediate = getattr(layer, "_feedforward_intermediate_dense", None)
-        output = getattr(layer, "_feedforward_output_dense", None)
-        if isinstance(intermediate, MaskedDense) and output is not None:
-            pairs.append(("/".join(path), intermediate, output))
-    return pairs
+    found, seen = [], set()
+
+    def add(path, intermediate, output):
+        if id(intermediate) in seen or not isinstance(intermediate, MaskedDense):
+            return
+        if not _maps_zero_to_zero(intermediate.activation):
+            return
+        seen.add(id(intermediate))
+        found.append((path, intermediate, output))
+
+    given = resolve_pairs(model, pairs) if pairs is not None else []
+    for intermediate, output in given + resolve_pairs(model, declared_pairs(model)):
+        add("", intermediate, output)
+    for path, owner in [((), model)] + [(p, layer) for p, _, layer in tree.walk(model)]:
+        for graph in _graphs(owner):
+            for intermediate, output in _graph_pairs(graph):
+                add("/".join(path), intermediate, output)
+        intermediate = getattr(owner, "_feedforward_intermediate_dense", None)
+        output = getattr(owner, "_feedforward_output_dense", None)
+        if intermediate is not None and output is not None:
+            add("/".join(path), intermediate, output)
+    return found
 
 
 def consumers(model):
     """`{id(intermediate): output}`: the layer reading each FFN intermediate layer."""
     return {id(intermediate): output for _, intermediate, output in ffn_pairs(model)}
+
+
+def resolve_pairs(model, pairs):
+    """`[(intermediate, output)]` layers of `model` from layers, names or paths.
+
+    Each item of `pairs` is `(intermediate, output)`, each a layer of `model`,
+    a layer path (`"encoder/ffn_up"`) or a layer name unique in `model`.
+    """
+    if pairs is None:
+        return []
+    if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
+        raise TypeError(
+            "`pairs` must be a list of (intermediate, output) layers, names or paths; "
+            f"received {type(pairs).__name__}."
+        )
+    walked = [("/".join(path), layer) for path, _, layer in tree.walk(model)]
+    resolved = []
+    for pair in pairs:
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise ValueError(
+                f"`pairs`: each item must be an (intermediate, output) pair; received {pair!r}."
+            )
+        intermediate, output = (_find_layer(walked, item) for item in pair)
+        if not isinstance(intermediate, MaskedDense):
+            raise ValueError(
+                f"`pairs`: the intermediate layer '{intermediate.name}' is a "
+                f"{type(intermediate).__name__}; swap keras.layers.Dense for MaskedDense first."
+            )
+        if not isinstance(output, keras.layers.Dense):
+            raise ValueError(
+                f"`pairs`: the output layer '{output.name}' is a {type(output).__name__}; "
+                "it must be a Dense or MaskedDense reading the intermediate layer's units."
+            )
+        if output.kernel.shape[0] != intermediate.units:
+            raise ValueError(
+                f"`pairs`: '{output.name}' reads {output.kernel.shape[0]} features, but "
+                f"'{intermediate.name}' has {intermediate.units} units; not an FFN pair."
+            )
+        resolved.append((intermediate, output))
+    return resolved
+
+
+def declare_pairs(model, pairs):
+    """Records user-given FFN pairs on `model` (by path) for `strip` and `.keras` saving."""
+    walked = {id(layer): list(path) for path, _, layer in tree.walk(model)}
+    paths = [[walked[id(i)], walked[id(o)]] for i, o in resolve_pairs(model, pairs)]
+    kept = [p for p in getattr(model, PAIRS_ATTRIBUTE, []) if p not in paths]
+    object.__setattr__(model, PAIRS_ATTRIBUTE, kept + paths)
+
+
+def forget_pairs(model):
+    """Drops the pairs recorded by `declare_pairs` (after `strip` consumed them)."""
+    if PAIRS_ATTRIBUTE in vars(model):
+        object.__delattr__(model, PAIRS_ATTRIBUTE)
+
+
+def declared_pairs(model):
+    """The pairs recorded by `declare_pairs`, as `[("a/b", "a/c")]` paths."""
+    return [tuple("/".join(p) for p in pair) for pair in getattr(model, PAIRS_ATTRIBUTE, [])]
+
+
+def _find_layer(walked, item):
+    if isinstance(item, keras.layers.Layer):
+        for _, layer in walked:
+            if layer is item:
+                return layer
+        raise ValueError(f"`pairs`: layer '{item.name}' is not part of the model.")
+    if not isinstance(item, str):
+        raise TypeError(f"`pairs`: expected a layer, a layer name or a path; received {item!r}.")
+    by_path = [layer for path, layer in walked if path == item]
+    by_name = [layer for _, layer in walked if layer.name == item]
+    if by_path:
+        return by_path[0]
+    if len(by_name) == 1:
+        return by_name[0]
+    if by_name:
+        raise ValueError(f"`pairs`: several layers are named '{item}'; give its path instead.")
+    raise ValueError(f"`pairs`: no layer named or at path '{item}' in the model.")
+
+
+def _graphs(layer):
+    graphs = [layer] if hasattr(layer, "_nodes_by_depth") else []
+    inner = getattr(layer, "_functional", None)
+    return graphs + ([inner] if inner is not None else [])
+
+
+def _graph_pairs(graph):
+    """`(intermediate, output)` pairs joined through element-wise layers in a functional graph."""
+    by_depth = graph._nodes_by_depth
+    nodes = [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
+    readers = {}
+    for node in nodes:
+        for tensor in node.input_tensors:
+            readers.setdefault(id(tensor), []).append(node)
+    outputs = {id(t) for t in keras.tree.flatten(graph._outputs)}
+    calls = {}
+    for node in nodes:
+        calls[id(node.operation)] = calls.get(id(node.operation), 0) + 1
+    pairs = []
+    for node in nodes:
+        if not isinstance(node.operation, MaskedDense) or calls[id(node.operation)] != 1:
+            continue
+        tensor = node.outputs[0]
+        while True:
+            if id(tensor) in outputs:
+                break
+            following = readers.get(id(tensor), [])
+            if len(following) != 1:
+                break
+            step = following[0]
+            op = step.operation
+            if isinstance(op, ELEMENTWISE) and len(step.input_tensors) == 1:
+                if isinstance(op, keras.layers.Activation) and not _maps_zero_to_zero(op.activation):
+                    break
+                tensor = step.outputs[0]
+                continue
+            if isinstance(op, keras.layers.Dense) and calls[id(op)] == 1:
+                pairs.append((node.operation, op))
+            break
+    return pairs
+
+
+def _maps_zero_to_zero(activation):
+    zeros = np.zeros((1, 3), "float32")
+    try:
+        value = keras.ops.convert_to_numpy(activation(keras.ops.convert_to_tensor(zeros)))
+    except Exception:  # an activation that cannot run on a plain tensor: not trusted
+        return False
+    return value.shape == zeros.shape and bool(np.all(value == 0))

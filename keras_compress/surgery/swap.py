@@ -5,6 +5,7 @@ import warnings
 import keras
 
 from keras_compress import checks
+from keras_compress.layers import PrunableAttention
 from keras_compress.layers.base import CompressedLayer
 from keras_compress.surgery import persist, tree
 from keras_compress.surgery.replace import replace_in_parent
@@ -76,6 +77,8 @@ def swap_layers(
     include = scope_predicate(include, "include")
     exclude = scope_predicate(exclude, "exclude")
     heads = {id(layer) for layer in tree.output_layers(model)}
+    asks_for_attention = [_asks_for_attention(mapping_or_policy)]
+    left = {}  # attention layers left unswapped: path -> why
 
     def selected(layer, path):
         if not include_embeddings and tree.is_embedding(layer):
@@ -84,10 +87,24 @@ def swap_layers(
             return None
         if not in_scope(layer, path, include, exclude):
             return None
-        return policy(layer, path)
+        target = policy(layer, path)
+        if _is_attention_target(target):
+            asks_for_attention[0] = True
+        reason = _attention_left_because(layer, target)
+        if reason:
+            left[path] = reason
+            return None
+        return target
 
     pending, new_records = _plan(model, selected)
     _apply(pending)
+    if left and asks_for_attention[0]:
+        listed = "; ".join(f"'{path}' ({why})" for path, why in left.items())
+        warnings.warn(
+            f"swap_layers: {len(left)} attention layer(s) left unswapped, so HeadPruning "
+            f"will not prune them: {listed}.",
+            stacklevel=2,
+        )
     if new_records:
         persist.mark(model, new_records)
         _forget_compiled_functions(model)
@@ -157,6 +174,46 @@ def _build(target, layer, path):
             f"the name '{layer.name}' so that saved weights and paths still match."
         )
     return new
+
+
+def _is_attention_target(target):
+    return isinstance(target, type) and issubclass(target, PrunableAttention)
+
+
+def _asks_for_attention(mapping_or_policy):
+    """Whether a dict mapping swaps attention layers (a callable tells by what it returns)."""
+    if not isinstance(mapping_or_policy, dict):
+        return False
+    return any(
+        (isinstance(key, type) and issubclass(key, keras.layers.MultiHeadAttention))
+        or _is_attention_target(target)
+        for key, target in mapping_or_policy.items()
+    )
+
+
+def _attention_left_because(layer, target):
+    """Why an attention layer stays as it is (None: not attention, or swappable).
+
+    `PrunableAttention` replaces plain `MultiHeadAttention` only; other
+    attention layers (keras-hub's DeBERTa `DisentangledSelfAttention`,
+    RoFormer's `RoformerAttention`, subclasses overriding `call`) keep
+    their class, and their heads are not pruned.
+    """
+    if isinstance(layer, CompressedLayer):
+        return None
+    name = type(layer).__name__
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        if not _is_attention_target(target):
+            return None
+        for method in ("call", "_compute_attention"):
+            if getattr(type(layer), method) is not getattr(keras.layers.MultiHeadAttention, method):
+                return f"a {name} that overrides MultiHeadAttention.{method}"
+        if getattr(layer, "_use_gate", False):
+            return "a MultiHeadAttention with use_gate=True"
+        return None
+    if target is None and name.endswith("Attention"):
+        return f"a {name}, not a keras.layers.MultiHeadAttention"
+    return None
 
 
 def _apply(pending):

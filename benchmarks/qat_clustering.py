@@ -48,7 +48,6 @@ from benchmarks import _peer_model, common
 from keras_compress.bench import FunctionRunner, format_table, machine, machine_line, time_messages
 from keras_compress.callbacks import QATToggle
 from keras_compress.clustering import group_layers, sensitivity
-from keras_compress.size_report import size_report
 from keras_compress.evaluation import evaluate
 from keras_compress.layers import (
     FakeQuantSwitch,
@@ -58,6 +57,7 @@ from keras_compress.layers import (
     QuantizedEinsumDense,
     QuantizedEmbedding,
 )
+from keras_compress.size_report import size_report
 from keras_compress.surgery import tree
 
 PARTS = ("qat", "tflite", "keras_int8", "clustering", "sizes")

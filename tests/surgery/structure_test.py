@@ -51,6 +51,17 @@ def test_user_functional_transformer_ffn_is_found_pruned_and_shrunk():
 
 def test_sequential_mlp_neurons_are_pruned_and_shrunk():
     model, x = swapped("Sequential MLP")
+    # The classifier head stays a plain Dense (swap_layers' default): only the hidden pair.
+    assert len(structure.ffn_pairs(model)) == 1
+    stripped = prune_and_strip(model, x)
+    assert [layer.kernel.shape for layer in stripped.layers] == [(12, 12), (12, 12), (12, 3)]
+
+
+def test_chained_pairs_shrink_when_the_head_is_swapped_too():
+    model, x = families.build("Sequential MLP")
+    keras_compress.swap_layers(model, MAPPING, include_classifier=True)
+    model.compile(optimizer="adam",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assert len(structure.ffn_pairs(model)) == 2
     stripped = prune_and_strip(model, x)
     assert [layer.kernel.shape for layer in stripped.layers] == [(12, 12), (12, 6), (6, 3)]

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from keras_compress import data as data_io
-from keras_compress import metrics
+from keras_compress import evaluation
 from keras_compress.bench import KerasRunner, TFLiteRunner, machine, time_messages
 from keras_compress.distillation import (
     DistillationLoss,
@@ -260,13 +260,10 @@ def _train_student(teacher, candidate, texts, targets, config, verbose):
 
 
 def _scores(model, splits, verbose):
-    found = {}
-    for split in ("valid", "test"):
-        texts, labels = splits[split]
-        predicted = np.argmax(model.predict(texts, batch_size=64, verbose=verbose), axis=-1)
-        found[f"{split}_macro_f1"] = metrics.macro_f1(labels, predicted)
-        found[f"{split}_accuracy"] = metrics.accuracy(labels, predicted)
-    return found
+    """Keras macro-F1 and accuracy on the valid and test splits, keyed `"<split>_<score>"`."""
+    return {f"{split}_{name}": value
+            for split in ("valid", "test")
+            for name, value in evaluation.evaluate(model, *splits[split], verbose=verbose).items()}
 
 
 def _export_all(teacher, models, tried, scratch, intents, splits, config, log):

@@ -24,7 +24,8 @@ class PrunableAttention(base.CompressedLayer, keras.layers.MultiHeadAttention):
 
     Example:
 
-    >>>     >>> from keras_compress.layers import PrunableAttention
+    >>> import numpy as np
+    >>> from keras_compress.layers import PrunableAttention
     >>> layer = PrunableAttention(num_heads=4, key_dim=8)
     >>> x = np.random.rand(2, 5, 32).astype("float32")
     >>> _ = layer(x, x)

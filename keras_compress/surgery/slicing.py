@@ -65,7 +65,7 @@ def keep_neurons(intermediate, output, kept):
     >>> up, down = keras.layers.Dense(6, activation="relu"), keras.layers.Dense(4)
     >>> _ = down(up(np.ones((1, 4), "float32")))
     >>> up2, down2 = keep_neurons(up, down, [1, 3, 5])
-    >>> up2.kernel.shape, down2.kernel.shape
+    >>> tuple(up2.kernel.shape), tuple(down2.kernel.shape)
     ((4, 3), (3, 4))
     """
     return keep_units(intermediate, kept), keep_inputs(output, kept)

@@ -57,12 +57,13 @@ def ffn_pairs(model, pairs=None):
 
     >>> import keras, keras_compress
     >>> from keras_compress.layers import MaskedDense
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
-    ...                           keras.layers.Dense(2)])
+    >>> model = keras.Sequential([keras.Input((4,)),
+    ...                           keras.layers.Dense(8, activation="relu", name="up"),
+    ...                           keras.layers.Dense(2, name="down")])
     >>> _ = keras_compress.swap_layers(model, {keras.layers.Dense: MaskedDense},
     ...                                include_classifier=True)
     >>> [(i.name, o.name) for _, i, o in ffn_pairs(model)]
-    [('dense', 'dense_1')]
+    [('up', 'down')]
     """
     found, seen = [], set()
 

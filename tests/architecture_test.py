@@ -39,7 +39,7 @@ LAYERS = {
     "": 7,  # keras_compress/__init__.py, the public facade (the CLI may use it)
 }
 # Helpers that import no other layer of keras_compress; anyone may import them.
-BASE_HELPERS = {"checks", "metrics", "evaluation", "data", "stats_callback", "trigger"}
+BASE_HELPERS = {"checks", "files", "metrics", "evaluation", "data", "stats_callback", "trigger"}
 
 # The one import that runs up the layers, with its reason.
 ALLOWED_UPWARD = {

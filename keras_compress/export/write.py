@@ -11,9 +11,9 @@ rename fails.
 import os
 import pathlib
 import shutil
-import tempfile
 import warnings
 
+from keras_compress import files
 from keras_compress.export import tokens
 from keras_compress.export.metadata import is_export_metadata, metadata_path, metadata_text
 
@@ -77,64 +77,18 @@ def check_target(path, overwrite=False):
 def write_export(path, content, metadata, tokenizer=None):
     """Writes `<path>`, `<path>.json` and (for a tokenizer) `<path>.tokenizer/`.
 
-    All three are written under temporary names in `path`'s folder, then
-    renamed into place; on any error nothing new is left and what was there
-    before is put back. Returns the metadata written (with `"tokenizer"`,
-    the folder's name or `None` when the tokenizer could not be saved).
+    All three are written under temporary names in `path`'s folder, then renamed into
+    place (`keras_compress.files.staged`); on any error nothing new is left and what was
+    there before is put back. Returns the metadata written (with `"tokenizer"`, the
+    folder's name or `None` when the tokenizer could not be saved).
     """
     path = pathlib.Path(path)
-    created = _make_parents(path.parent)
-    try:
-        stage = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    except BaseException:
-        _remove_empty(created)
-        raise
-    try:
-        (stage / "model.tflite").write_bytes(content)
-        moves = [(stage / "model.tflite", path)]
-        saved = _save_tokenizer(tokenizer, stage / "tokenizer", path)
-        if saved:
-            moves.append((stage / "tokenizer", tokens.tokenizer_dir(path)))
+    with files.staged(path.parent) as stage:
+        stage.path(path).write_bytes(content)
+        saved = _save_tokenizer(tokenizer, stage.path(tokens.tokenizer_dir(path)), path)
         metadata = metadata | {"tokenizer": tokens.tokenizer_dir(path).name if saved else None}
-        (stage / "metadata.json").write_text(metadata_text(metadata), encoding="utf-8")
-        moves.append((stage / "metadata.json", metadata_path(path)))
-        _move_all(moves, stage)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        _remove_empty(created)
-        raise
-    shutil.rmtree(stage, ignore_errors=True)
+        stage.path(metadata_path(path)).write_text(metadata_text(metadata), encoding="utf-8")
     return metadata
-
-
-def _move_all(moves, stage):
-    """Renames each `(source, target)`; on a failure, undoes the ones done."""
-    done, backups = [], []
-    try:
-        for index, (source, target) in enumerate(moves):
-            if target.exists():
-                backup = stage / f"previous-{index}"
-                _move(target, backup)
-                backups.append((backup, target))
-            _move(source, target)
-            done.append(target)
-    except BaseException:
-        for target in done:
-            _remove(target)
-        for backup, target in reversed(backups):
-            os.replace(backup, target)
-        raise
-
-
-def _move(source, target):
-    os.replace(source, target)
-
-
-def _remove(target):
-    if target.is_dir():
-        shutil.rmtree(target)
-    else:
-        target.unlink()
 
 
 def _save_tokenizer(tokenizer, directory, path):
@@ -152,22 +106,3 @@ def _save_tokenizer(tokenizer, directory, path):
         shutil.rmtree(directory, ignore_errors=True)
         return False
     return True
-
-
-def _make_parents(folder):
-    """Creates `folder` and missing parents; returns the ones created, deepest last."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for created in reversed(missing):
-        created.mkdir()
-    return list(reversed(missing))
-
-
-def _remove_empty(folders):
-    for folder in reversed(folders):
-        try:
-            folder.rmdir()
-        except OSError:
-            return

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from keras_compress import data as data_io
-from keras_compress import evaluation
+from keras_compress import evaluation, files
 from keras_compress.bench import KerasRunner, TFLiteRunner, machine, time_messages
 from keras_compress.distillation import (
     DistillationLoss,
@@ -305,17 +305,14 @@ def _time(teacher, exports, test, config, progress, log):
 
 
 def _write(out, chosen_path, report, log):
-    """Copies the chosen export into `out` (files of the same names replaced), then the report
-    and the plot."""
-    for suffix in ("", ".json", ".tokenizer"):
-        source = chosen_path.with_name(chosen_path.name + suffix)
-        target = out / f"model.tflite{suffix}"
-        if not source.exists():
-            continue
-        if target.is_dir():
-            shutil.rmtree(target)
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
-    (out / "report.json").write_text(report.to_json())
-    why_not = report.plot(out / "accuracy_vs_latency.png")
+    """The chosen export, the report and the plot into `out`, all or nothing."""
+    with files.staged(out) as stage:
+        for suffix in ("", ".json", ".tokenizer"):
+            source = chosen_path.with_name(chosen_path.name + suffix)
+            if source.exists():
+                (shutil.copytree if source.is_dir() else shutil.copy2)(
+                    source, stage.path(out / f"model.tflite{suffix}"))
+        stage.path(out / "report.json").write_text(report.to_json(), encoding="utf-8")
+        why_not = report.plot(stage.path(out / "accuracy_vs_latency.png"))
     if why_not:
         log(f"no plot: {why_not}")

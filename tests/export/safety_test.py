@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_compress import files
 from keras_compress.export import (
     ExportConfig,
     Parity,
@@ -85,7 +86,7 @@ def test_a_failed_rename_puts_the_earlier_export_back(text_model, tmp_path, monk
     assert names == ["model.tflite", "model.tflite.json", "model.tflite.tokenizer"]
     before = path.read_bytes(), path.with_name("model.tflite.json").read_text()
     moves = []
-    original = write._move
+    original = files._move
 
     def fail_on_the_metadata(source, target):
         moves.append(target)
@@ -93,7 +94,7 @@ def test_a_failed_rename_puts_the_earlier_export_back(text_model, tmp_path, monk
             raise OSError("rename failed")
         original(source, target)
 
-    monkeypatch.setattr(write, "_move", fail_on_the_metadata)
+    monkeypatch.setattr(files, "_move", fail_on_the_metadata)
     with pytest.raises(OSError, match="rename failed"):
         to_tflite(text_model, path, ExportConfig(sequence_lengths=(4, 8)),
                   label_names=["x", "y", "z"], **QUIET)

@@ -212,6 +212,37 @@ def _add_bench(commands):
     bench.set_defaults(run=bodies.run_bench)
 
 
+def _add_profile(commands):
+    profile = _new_command(
+        commands, "profile",
+        "where a .tflite spends its time, op by op, per bucket",
+            "Cuts every op of each bucket's signature into a one-op model and times them all "
+            "interleaved (keras_compress.bench.profile_ops), then prints the time per op type "
+            "beside the whole signature's measured time. Works on any .tflite; --lengths picks "
+            "the signatures seq_N that keras-compress export writes.",
+    )
+    profile.add_argument("tflite", metavar="M.tflite", type=_input_file(".tflite", "M.tflite"),
+                         help="the model to profile")
+    profile.add_argument(
+        "--lengths", metavar="8,16,32", type=_int_list("--lengths", minimum=1),
+        help="profile the signatures seq_N of these buckets (default: every signature)",
+    )
+    profile.add_argument(
+        "--threads", metavar="N", type=_positive_int("--threads"), default=1,
+        help="LiteRT CPU threads (default 1)",
+    )
+    profile.add_argument(
+        "--top", metavar="N", type=_positive_int("--top"), default=12,
+        help="op types shown per signature, the most expensive first (default 12)",
+    )
+    profile.add_argument(
+        "--json", metavar="FILE", type=_output_file(".json", "--json"),
+        help="also write every op's time to FILE (refused if it exists)",
+    )
+    _add_common(profile)
+    profile.set_defaults(run=bodies.run_profile)
+
+
 def _add_compress(commands):
     compress = _new_command(
         commands, "compress",
@@ -265,7 +296,7 @@ def _data_path(value):
 
 
 # The subcommands, in `--help` order: each adds its parser and sets `run` to its body.
-COMMANDS = (_add_compress, _add_inspect, _add_export, _add_bench)
+COMMANDS = (_add_compress, _add_inspect, _add_export, _add_bench, _add_profile)
 
 
 def _new_command(commands, name, help_line, *paragraphs):

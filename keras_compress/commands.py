@@ -424,3 +424,26 @@ def run_compress(args):
         raise CLIError(describe(error)) from error
     print(report.table())
     print(f"wrote {args.out / 'model.tflite'} (+ .json, .tokenizer), {args.out / 'report.json'}")
+
+
+def run_profile(args):
+    """`keras-compress profile`: per-op times of a .tflite (`keras_compress.bench.profile_ops`)."""
+    from keras_compress import files
+    from keras_compress.bench import machine_line, profile_ops
+
+    if args.json and args.json.exists():
+        raise CLIError(f"--json {args.json} exists; choose another name", code=2)
+    signatures = [f"seq_{length}" for length in args.lengths] if args.lengths else None
+    try:
+        profiles = profile_ops(args.tflite, signatures, num_threads=args.threads)
+    except ValueError as error:
+        raise CLIError(f"{args.tflite}: {describe(error)}") from error
+    print(f"{args.tflite}: {args.threads} thread(s); {machine_line()}")
+    for key, profile in profiles.items():
+        print(f"\n{key}: {len(profile.ops)} ops, whole signature {profile.whole_ms:.3f} ms, "
+              f"ops summed {profile.total_ms:.3f} ms (+{profile.overhead_ms:.4f} ms per call)")
+        print(profile.table(top=args.top))
+    if args.json:
+        files.write_new(args.json, json.dumps({key: p.to_dict() for key, p in profiles.items()},
+                                              indent=1), what="--json")
+        print(f"\nwrote {args.json}")

@@ -221,12 +221,12 @@ MESSAGES = ["hello there", "book a demo", "bye", "see you later good night " * 3
 
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory):
-    from keras_compress.export import to_tflite
+    from keras_compress.export import ExportConfig, Parity, to_tflite
 
     model = tiny_classifier()
     path = tmp_path_factory.mktemp("bench") / "tiny.tflite"
-    to_tflite(model, path, None, sequence_lengths=(8, 32), parity_data=MESSAGES,
-              latency_runs=0, verbose=False)
+    to_tflite(model, path, ExportConfig(quantization=None, sequence_lengths=(8, 32)),
+              parity=Parity(data=MESSAGES), verbose=False)
     return model, path
 
 

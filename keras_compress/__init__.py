@@ -18,7 +18,8 @@ __version__ = "0.1.0.dev0"
 SUBPACKAGES = ("callbacks", "clustering", "distillation", "export", "layers", "pruning",
                "quantization")
 FUNCTIONS = {"strip": "keras_compress.surgery.strip", "summary": "keras_compress.summary",
-             "swap_layers": "keras_compress.surgery.swap"}
+             "swap_layers": "keras_compress.surgery.swap",
+             "trim_vocabulary": "keras_compress.surgery.vocabulary"}
 
 __all__ = ["__version__", *SUBPACKAGES, *FUNCTIONS]
 

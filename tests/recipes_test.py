@@ -66,6 +66,7 @@ def test_candidates_are_ordered_cheapest_first_with_the_teacher_last():
     ({"candidates": (Candidate("base"),)}, "named 'teacher'"),
     ({"candidates": (Candidate("a", 2), Candidate("a", 3))}, "names must differ"),
     ({"validation_fraction": 1.0}, "validation_fraction"),
+    ({"trim_vocabulary": "yes"}, "trim_vocabulary"),
 ])
 def test_bad_config_names_the_argument(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -104,7 +105,7 @@ def compress_run(tiny_bert_preset, tmp_path_factory):
     code = cli.main(["compress", "--data", str(DATA), "--preset", str(tiny_bert_preset),
                      "--out", str(out), "--teacher-epochs", "2", "--student-epochs", "1",
                      "--max-steps", "3", "--max-drop", "100", "--timing-messages", "12",
-                     "--quiet"])
+                     "--trim-vocabulary", "--quiet"])
     return code, out
 
 
@@ -123,12 +124,16 @@ def test_compress_writes_the_model_report_and_plot(compress_run):
     assert not [p for p in out.iterdir() if p.name.startswith(".exports-")]
 
 
-def test_the_exported_model_runs_from_its_files(compress_run):
+def test_the_exported_model_runs_from_its_files(compress_run, tiny_bert_preset):
+    import keras_hub
+
     from keras_compress.export import TFLiteClassifier
 
     _, out = compress_run
     classifier = TFLiteClassifier(out / "model.tflite")
     prediction = classifier.predict(["hello there"])
+    preset = keras_hub.models.BertTokenizer.from_preset(str(tiny_bert_preset))
+    assert classifier.tokenizer.vocabulary_size() < preset.vocabulary_size()  # --trim-vocabulary
     intents = {json.loads(line)["intent"] for line in DATA.read_text().splitlines()}
     assert prediction.labels[0] in intents
 

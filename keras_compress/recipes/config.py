@@ -65,6 +65,13 @@ class CompressConfig:
             in training.
         sequence_lengths: TFLite buckets of the exported model.
         quantization: the exporter's quantization (`"dynamic"` int8 weights).
+        trim_vocabulary: keep only the tokens of the training messages in every
+            candidate's tokenizer and token embedding (`keras_compress.surgery.
+            trim_vocabulary`), before it is scored: a smaller file, the same answers
+            on messages whose pieces were all seen in training. Off by default: it
+            earns size, not speed, and words never seen in training can change answers
+            (measured in docs/benchmarks.md), so it could make the search settle on a
+            slower candidate.
         validation_fraction: share of each intent's training messages held
             out for validation when the data has no validation split.
         timing_messages: test messages timed per model (`None`: all).
@@ -91,6 +98,7 @@ class CompressConfig:
     sequence_length: int = 32
     sequence_lengths: tuple = (8, 16, 32, 64)
     quantization: str | None = "dynamic"
+    trim_vocabulary: bool = False
     validation_fraction: float = 0.1
     timing_messages: int | None = None
     max_steps: int | None = None
@@ -118,6 +126,9 @@ class CompressConfig:
                 "CompressConfig: `validation_fraction` must be in (0, 1); received "
                 f"{self.validation_fraction!r}."
             )
+        if not isinstance(self.trim_vocabulary, bool):
+            raise TypeError("CompressConfig: `trim_vocabulary` must be True or False; received "
+                            f"{self.trim_vocabulary!r}.")
         lengths = tuple(self.sequence_lengths)
         if not lengths or any(not checks.is_integer(n) or n < 3 for n in lengths) or list(
             lengths

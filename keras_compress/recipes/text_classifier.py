@@ -22,6 +22,7 @@ from keras_compress.export import ExportConfig, Parity, to_tflite
 from keras_compress.recipes import select
 from keras_compress.recipes.config import CompressConfig
 from keras_compress.recipes.report import REFERENCE, CompressReport
+from keras_compress.surgery.vocabulary import trim_vocabulary
 
 REFERENCE_LENGTH = 64  # the 2019 serving: Keras fp32, every message padded to 64 tokens
 OUTPUT_FILES = ("model.tflite", "model.tflite.json", "model.tflite.tokenizer", "report.json",
@@ -107,16 +108,23 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
     models = {}
 
     def evaluate(candidate):
-        if candidate.is_teacher:
-            models[candidate.name] = model
-            return {**teacher_scores, "train_seconds": 0.0}
-        log(f"candidate {candidate.name}: {candidate.num_layers} layers, "
-            f"{candidate.intermediate_dim_fraction:.0%} of the FFN, "
-            f"{config.student_epochs} epochs on the cached logits")
         begin = time.time()
-        student = _train_student(model, candidate, splits["train"][0], targets, config, verbose)
-        models[candidate.name] = student
-        result = {**_scores(student, splits, verbose), "train_seconds": time.time() - begin}
+        if candidate.is_teacher:
+            compressed = model
+        else:
+            log(f"candidate {candidate.name}: {candidate.num_layers} layers, "
+                f"{candidate.intermediate_dim_fraction:.0%} of the FFN, "
+                f"{config.student_epochs} epochs on the cached logits")
+            compressed = _train_student(model, candidate, splits["train"][0], targets, config,
+                                        verbose)
+        if config.trim_vocabulary:
+            compressed = trim_vocabulary(compressed, splits["train"][0])
+            log(f"candidate {candidate.name}: vocabulary trimmed to the "
+                f"{compressed.backbone.vocabulary_size} tokens of the training messages")
+        models[candidate.name] = compressed
+        if compressed is model:
+            return {**teacher_scores, "train_seconds": 0.0}
+        result = {**_scores(compressed, splits, verbose), "train_seconds": time.time() - begin}
         log(f"candidate {candidate.name}: valid macro-F1 {result['valid_macro_f1']:.4f}")
         return result
 
@@ -271,7 +279,7 @@ def _export_all(teacher, models, tried, scratch, intents, splits, config, log):
     exports = {}
     names = ["teacher"] + [r["candidate"].name for r in tried if r["candidate"].name != "teacher"]
     for name in names:
-        model = teacher if name == "teacher" else models[name]
+        model = models.get(name, teacher)  # the teacher untrimmed when it was not a candidate
         path = scratch / name / "model.tflite"
         log(f"exporting {name}: {config.quantization or 'float32'}, buckets "
             f"{', '.join(map(str, config.sequence_lengths))}")

@@ -96,7 +96,7 @@ class CompressConfig:
     alpha: float = 0.5
     batch_size: int = 32
     sequence_length: int = 32
-    sequence_lengths: tuple = (8, 16, 32, 64)
+    sequence_lengths: tuple = (8, 12, 16, 24, 32, 48, 64)
     quantization: str | None = "dynamic"
     trim_vocabulary: bool = False
     validation_fraction: float = 0.1

@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 
 from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
+from tests.conftest import MINILM_GROUP
+
+pytestmark = MINILM_GROUP
 
 
 @pytest.mark.slow
@@ -13,7 +16,7 @@ def test_dynamic_int8_export_agrees_with_keras_on_sara_valid(sara_finetuned, tmp
     names = sorted(sara_finetuned.label_ids, key=sara_finetuned.label_ids.get)
     path = tmp_path / "sara.tflite"
     # Buckets up to the preprocessor's length, so Keras and TFLite cut long texts alike.
-    report = to_tflite(model, path, ExportConfig("dynamic", sequence_lengths=(16, 32)),
+    report = to_tflite(model, path, ExportConfig("dynamic", sequence_lengths=(8, 16)),
                        parity=Parity(data=texts, atol=None, min_agreement=0.99),
                        label_names=names, verbose=False)
     print(f"\nSara valid, dynamic int8 vs Keras: {report.parity}")

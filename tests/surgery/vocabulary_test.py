@@ -7,6 +7,7 @@ import pytest
 from keras_compress.evaluation import evaluate
 from keras_compress.export import ExportConfig, Parity, to_tflite
 from keras_compress.surgery.vocabulary import kept_token_ids, trim_vocabulary
+from tests.conftest import MINILM_GROUP
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = ["book", "a", "demo", "bye", "see", "you", "later", "hello", "there", "##s", "x",
@@ -115,6 +116,7 @@ def test_bad_input_is_named_and_nothing_is_changed():
         trim_vocabulary(swapped, TRAIN)
 
 
+@MINILM_GROUP
 def test_minilm_on_sara_keeps_every_answer_whose_tokens_were_seen(sara_finetuned):
     model = sara_finetuned.load()
     train_texts, _ = sara_finetuned.encode("train")

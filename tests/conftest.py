@@ -92,30 +92,54 @@ def shuffled_batches(texts, labels, batch_size=32, seed=0):
 # Length 16 holds 99% of Sara's messages whole (the fine bucket grid puts 58% at 8 tokens, 33%
 # at 12, 8% at 16) and halves the cost of every MiniLM test against length 32.
 SARA_FINETUNE = {"epochs": 3, "learning_rate": 5e-4, "batch_size": 32, "sequence_length": 16}
-# Every test that uses `sara_finetuned` carries this mark: pytest-xdist runs them in one worker,
-# so the fixture is trained once.
-MINILM_GROUP = pytest.mark.xdist_group("minilm")
 
 
 @pytest.fixture(scope="session")
-def sara_finetuned(tmp_path_factory, minilm_dir, sara):
-    """MiniLM fine-tuned briefly on Sara (length 16), once per session: mark its tests
-    `MINILM_GROUP`.
+def sara_finetuned(tmp_path_factory, minilm_dir, sara, worker_id):
+    """MiniLM fine-tuned briefly on Sara (length 16), once per test run.
+
+    Under pytest-xdist the first worker to need it trains it into the run's shared temporary
+    folder while the others wait on a lock, then load it.
 
     Returns a namespace: `load()` gives a fresh copy of the fine-tuned model
     (tests modify their copy in place), `label_ids` maps intents to class ids,
     `encode(split)` gives `(texts, label ids)`, `baseline` holds the model's
     macro-F1 and accuracy on `valid` and `test`.
     """
+    import json
     import types
 
-    from keras_compress.evaluation import evaluate
+    from filelock import FileLock
 
     label_ids = {name: i for i, name in enumerate(sorted(set(sara["train"][1])))}
 
     def encode(split):
         texts, intents = sara[split]
         return texts, np.array([label_ids[i] for i in intents])
+
+    # One folder per run, shared by its workers (without xdist: this process's own).
+    root = tmp_path_factory.getbasetemp()
+    folder = (root.parent if worker_id != "master" else root) / "sara_finetuned"
+    folder.mkdir(exist_ok=True)
+    path, scores = folder / "minilm_sara.keras", folder / "baseline.json"
+    with FileLock(str(folder / "lock")):
+        if not scores.exists():
+            baseline = _fine_tune_on_sara(minilm_dir, label_ids, encode, path)
+            scores.write_text(json.dumps(baseline))
+    return types.SimpleNamespace(
+        path=path,
+        load=lambda: keras.saving.load_model(path),
+        label_ids=label_ids,
+        encode=encode,
+        baseline=json.loads(scores.read_text()),
+        recipe=dict(SARA_FINETUNE),
+    )
+
+
+def _fine_tune_on_sara(minilm_dir, label_ids, encode, path):
+    """Fine-tunes MiniLM on Sara's train split, saves it to `path`; returns its valid and test
+    scores."""
+    from keras_compress.evaluation import evaluate
 
     keras.utils.set_random_seed(2019)
     model = minilm_classifier(minilm_dir, len(label_ids), SARA_FINETUNE["sequence_length"])
@@ -130,17 +154,8 @@ def sara_finetuned(tmp_path_factory, minilm_dir, sara):
         epochs=SARA_FINETUNE["epochs"],
         verbose=0,
     )
-    path = tmp_path_factory.mktemp("sara") / "minilm_sara.keras"
     model.save(path)
-    baseline = {split: evaluate(model, *encode(split)) for split in ("valid", "test")}
-    return types.SimpleNamespace(
-        path=path,
-        load=lambda: keras.saving.load_model(path),
-        label_ids=label_ids,
-        encode=encode,
-        baseline=baseline,
-        recipe=dict(SARA_FINETUNE),
-    )
+    return {split: evaluate(model, *encode(split)) for split in ("valid", "test")}
 
 
 EXAMPLE_DATA = pathlib.Path(__file__).resolve().parents[1] / "examples" / "data" / "intents.jsonl"

@@ -11,9 +11,7 @@ from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tfl
 from keras_compress.layers import QATLayer, QuantizedDense, QuantizedEinsumDense
 from keras_compress.metrics import macro_f1
 from keras_compress.surgery import tree
-from tests.conftest import MINILM_GROUP, shuffled_batches
-
-pytestmark = MINILM_GROUP
+from tests.conftest import shuffled_batches
 
 # Measured on a shared 2-core CPU (see docs/quantization.md): the QAT int8
 # model scored above the fine-tuned float baseline (it trains one more epoch)

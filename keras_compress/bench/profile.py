@@ -24,8 +24,7 @@ from ai_edge_litert.tools import flatbuffer_utils
 
 from keras_compress import checks
 from keras_compress.bench.table import format_table
-
-_OP_NAMES = {value: name for name, value in vars(schema.BuiltinOperator).items() if name.isupper()}
+from keras_compress.export.graph import op_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,9 +191,8 @@ def _one_op_model(graph, subgraph, index):
         op = copy.copy(subgraph.operators[index])
         op.inputs = [tensor(i, as_input=True) for i in op.inputs]
         op.outputs = [tensor(i, as_input=False) for i in op.outputs]
-        for name in ("intermediates",):
-            if getattr(op, name, None) is not None and len(getattr(op, name)):
-                setattr(op, name, [tensor(i, as_input=False) for i in getattr(op, name)])
+        if op.intermediates is not None and len(op.intermediates):
+            op.intermediates = [tensor(i, as_input=False) for i in op.intermediates]
         single.operators = [op]
         single.outputs = list(op.outputs)
     model.subgraphs = [single]
@@ -236,10 +234,9 @@ def _signature_subgraphs(graph):
 
 def _op_name(graph, op):
     code = graph.operatorCodes[op.opcodeIndex]
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-    if builtin == schema.BuiltinOperator.CUSTOM:
+    if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.CUSTOM:
         return (code.customCode or b"CUSTOM").decode()
-    return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+    return op_name(code.builtinCode, code.deprecatedBuiltinCode)
 
 
 def _read(model):

@@ -10,6 +10,16 @@ _OP_NAMES = {
 }
 _TYPE_NAMES = {value: name for name, value in vars(schema.TensorType).items() if name.isupper()}
 
+def op_name(builtin_code, deprecated_builtin_code=0):
+    """The builtin op's name (`"FULLY_CONNECTED"`) from an operator code's two code fields.
+
+    >>> op_name(schema.BuiltinOperator.FULLY_CONNECTED)
+    'FULLY_CONNECTED'
+    """
+    builtin = max(builtin_code, deprecated_builtin_code)
+    return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+
+
 # Ops that move data between float and int8 rather than compute in float.
 _BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE", "CAST"}
 
@@ -65,8 +75,7 @@ def _ops(model_content):
     codes = []
     for index in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(index)
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        codes.append(_OP_NAMES.get(builtin, f"BUILTIN_{builtin}"))
+        codes.append(op_name(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
     for subgraph_index in range(model.SubgraphsLength()):
         subgraph = model.Subgraphs(subgraph_index)
         for op_index in range(subgraph.OperatorsLength()):

@@ -431,10 +431,11 @@ def run_profile(args):
     """`keras-compress profile`: per-op times of a .tflite (`keras_compress.bench.profile_ops`)."""
     from keras_compress import files
     from keras_compress.bench import machine_line, profile_ops
+    from keras_compress.export.validate import signature_key
 
     if args.json and args.json.exists():
         raise CLIError(f"--json {args.json} exists; choose another name", code=2)
-    signatures = [f"seq_{length}" for length in args.lengths] if args.lengths else None
+    signatures = [signature_key(length) for length in args.lengths] if args.lengths else None
     try:
         profiles = profile_ops(args.tflite, signatures, num_threads=args.threads)
     except ValueError as error:

@@ -277,7 +277,8 @@ def _add_compress(commands):
     compress.add_argument("--teacher-epochs", metavar="N", type=_positive_int("--teacher-epochs"),
                           default=12, help="fine-tuning epochs of a preset (default 12)")
     compress.add_argument("--student-epochs", metavar="N", type=_positive_int("--student-epochs"),
-                          default=3, help="epochs of each student (default 3)")
+                          default=8, help="at most N epochs of each student, stopped early "
+                          "when validation macro-F1 stops improving (default 8)")
     compress.add_argument("--max-steps", metavar="N", type=_positive_int("--max-steps"),
                           help="at most N training steps per epoch (smoke runs)")
     compress.add_argument("--timing-messages", metavar="N",

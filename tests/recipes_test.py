@@ -103,7 +103,7 @@ def test_test_intents_missing_from_train_are_refused_before_any_work(tmp_path):
 def compress_run(tiny_bert_preset, tmp_path_factory):
     out = tmp_path_factory.mktemp("compress") / "out"
     code = cli.main(["compress", "--data", str(DATA), "--preset", str(tiny_bert_preset),
-                     "--out", str(out), "--teacher-epochs", "2", "--student-epochs", "1",
+                     "--out", str(out), "--teacher-epochs", "2", "--student-epochs", "2",
                      "--max-steps", "3", "--max-drop", "100", "--timing-messages", "12",
                      "--trim-vocabulary", "--quiet"])
     return code, out
@@ -120,8 +120,30 @@ def test_compress_writes_the_model_report_and_plot(compress_run):
     # a 100-point budget: the cheapest candidate (for the 2-layer teacher, "2L") holds
     tried = [c for c in report["candidates"] if c["tried"]]
     assert report["chosen"] == tried[0]["name"] and tried[0]["within_budget"]
+    for row in tried:  # students stop early on validation macro-F1; --student-epochs 2
+        if row["name"] != "teacher":
+            assert 1 <= row["best_epoch"] <= row["epochs"] <= 2
     assert (out / "accuracy_vs_latency.png").stat().st_size > 1000
     assert not [p for p in out.iterdir() if p.name.startswith(".exports-")]
+
+
+def test_the_training_length_holds_99_percent_of_the_training_messages(compress_run,
+                                                                       tiny_bert_preset):
+    import keras_hub
+    import numpy as np
+
+    _, out = compress_run
+    report = json.loads((out / "report.json").read_text())
+    length = report["settings"]["training_length"]
+    grid = report["settings"]["config"]["sequence_lengths"]
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(tiny_bert_preset))
+    from keras_compress.data import load_splits
+
+    texts = load_splits(DATA, seed=CompressConfig().seed)["train"][0]
+    counts = np.array([len(tokenizer(t)) + 2 for t in texts])
+    assert length in grid and np.mean(counts <= length) >= 0.99
+    shorter = [n for n in grid if n < length]
+    assert not shorter or np.mean(counts <= shorter[-1]) < 0.99
 
 
 def test_the_exported_model_runs_from_its_files(compress_run, tiny_bert_preset):

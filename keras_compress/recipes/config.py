@@ -58,11 +58,18 @@ class CompressConfig:
         teacher_epochs, teacher_learning_rate: fine-tuning of a preset
             teacher (ignored for a fine-tuned teacher).
         student_epochs, student_learning_rate: training of each student on
-            the teacher's cached logits.
+            the teacher's cached logits: at most `student_epochs` epochs, stopped
+            early when the validation macro-F1 has not improved for `patience`
+            epochs, keeping the weights of its best epoch (Keras `EarlyStopping`).
+        patience: see `student_epochs`.
         temperature, alpha: `DistillationLoss` (alpha weights the teacher's
             soft targets).
-        batch_size, sequence_length: training batches and tokens per message
-            in training.
+        batch_size: training batches.
+        sequence_length: tokens per message in training (and in the Keras
+            scores); `None` (default) takes it from the data: the smallest of
+            `sequence_lengths` that holds 99% of the training messages whole
+            (with [CLS] and [SEP]). Short messages then train at a short length
+            (Sara: 16 tokens), long ones at a longer one.
         sequence_lengths: TFLite buckets of the exported model.
         quantization: the exporter's quantization (`"dynamic"` int8 weights).
         trim_vocabulary: keep only the tokens of the training messages in every
@@ -90,12 +97,13 @@ class CompressConfig:
     candidates: tuple = DEFAULT_CANDIDATES
     teacher_epochs: int = 12
     teacher_learning_rate: float = 2e-4
-    student_epochs: int = 3
+    student_epochs: int = 8
     student_learning_rate: float = 2e-4
+    patience: int = 2
     temperature: float = 2.0
     alpha: float = 0.5
     batch_size: int = 32
-    sequence_length: int = 32
+    sequence_length: int | None = None
     sequence_lengths: tuple = (8, 12, 16, 24, 32, 48, 64)
     quantization: str | None = "dynamic"
     trim_vocabulary: bool = False
@@ -110,9 +118,9 @@ class CompressConfig:
                 "CompressConfig: `max_drop` must be a number >= 0 (macro-F1 points); "
                 f"received {self.max_drop!r}."
             )
-        for name in ("teacher_epochs", "student_epochs", "batch_size", "sequence_length"):
+        for name in ("teacher_epochs", "student_epochs", "patience", "batch_size"):
             _positive_int(name, getattr(self, name))
-        for name in ("timing_messages", "max_steps"):
+        for name in ("sequence_length", "timing_messages", "max_steps"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
         for name in ("teacher_learning_rate", "student_learning_rate", "temperature"):

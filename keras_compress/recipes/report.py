@@ -47,7 +47,7 @@ class CompressReport:
 
     @classmethod
     def build(cls, *, teacher, tried, chosen, exports, timings, labels, config, note, machine,
-              teacher_bytes, seconds):
+              teacher_bytes, seconds, length):
         rows = []
         budget = {r["candidate"].name: r for r in tried}
         for name, export in exports.items():
@@ -68,6 +68,7 @@ class CompressReport:
                 "speedup_median": timings.speedup(REFERENCE, name, "warm", "median"),
                 "speedup_mean": timings.speedup(REFERENCE, name, "warm", "mean"),
                 "cold_speedup_median": timings.speedup(REFERENCE, name, "cold", "median"),
+                "epochs": found.get("epochs"), "best_epoch": found.get("best_epoch"),
             })
         best = next(r for r in rows if r["name"] == chosen.name)
         reference = timings.stats(REFERENCE, "warm")
@@ -83,6 +84,7 @@ class CompressReport:
             validation=note,
             settings={"config": _jsonable(dataclasses.asdict(config)), "machine": machine,
                       "seconds": round(seconds, 1), "reference_ms": reference,
+                      "training_length": length,
                       "timed_messages": timings.messages(REFERENCE),
                       "reference": f"Keras fp32 teacher, every message padded to "
                                    f"{timings.settings.get('reference_length', 64)} tokens, "

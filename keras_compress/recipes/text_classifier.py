@@ -18,7 +18,7 @@ from keras_compress.distillation import (
     make_student,
     pack_targets,
 )
-from keras_compress.export import ExportConfig, Parity, to_tflite
+from keras_compress.export import ExportConfig, Parity, to_tflite, tokens
 from keras_compress.recipes import select
 from keras_compress.recipes.config import CompressConfig
 from keras_compress.recipes.report import REFERENCE, CompressReport
@@ -91,9 +91,14 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
     started = time.time()
     out = _check_out(out, overwrite)
     splits, intents, note = _load_data(data, config)
-    model = _load_teacher(teacher, len(intents), config)
+    model = _load_teacher(teacher, len(intents))
     log(f"data: {len(splits['train'][0])} train / {len(splits['valid'][0])} valid / "
         f"{len(splits['test'][0])} test messages, {len(intents)} intents; {note}")
+    length = config.sequence_length or training_length(model, splits["train"][0],
+                                                       config.sequence_lengths)
+    model.preprocessor.sequence_length = length
+    log(f"training length: {length} tokens" + (
+        "" if config.sequence_length else f" (holds {COVERAGE:.0%} of the training messages whole)"))
     verbose = 1 if progress else 0
 
     if not getattr(model, "_keras_compress_fine_tuned", True):
@@ -113,10 +118,10 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
             compressed = model
         else:
             log(f"candidate {candidate.name}: {candidate.num_layers} layers, "
-                f"{candidate.intermediate_dim_fraction:.0%} of the FFN, "
+                f"{candidate.intermediate_dim_fraction:.0%} of the FFN, up to "
                 f"{config.student_epochs} epochs on the cached logits")
-            compressed = _train_student(model, candidate, splits["train"][0], targets, config,
-                                        verbose)
+            compressed, epochs = _train_student(model, candidate, splits["train"][0], targets,
+                                                splits["valid"], config, verbose)
         if config.trim_vocabulary:
             compressed = trim_vocabulary(compressed, splits["train"][0])
             log(f"candidate {candidate.name}: vocabulary trimmed to the "
@@ -124,8 +129,10 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
         models[candidate.name] = compressed
         if compressed is model:
             return {**teacher_scores, "train_seconds": 0.0}
-        result = {**_scores(compressed, splits, verbose), "train_seconds": time.time() - begin}
-        log(f"candidate {candidate.name}: valid macro-F1 {result['valid_macro_f1']:.4f}")
+        result = {**_scores(compressed, splits, verbose), "train_seconds": time.time() - begin,
+                  **epochs}
+        log(f"candidate {candidate.name}: valid macro-F1 {result['valid_macro_f1']:.4f} "
+            f"(best of {epochs['epochs']} epochs: epoch {epochs['best_epoch']})")
         return result
 
     layers = len(model.backbone.transformer_layers)
@@ -137,7 +144,7 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
         timings = _time(model, exports, splits["test"], config, progress, log)
         report = CompressReport.build(
             teacher=teacher_scores, tried=tried, chosen=chosen, exports=exports, timings=timings,
-            labels=splits["test"][1], config=config, note=note, machine=machine(),
+            labels=splits["test"][1], config=config, note=note, machine=machine(), length=length,
             teacher_bytes=4 * model.count_params(), seconds=time.time() - started,
         )
         _write(out, exports[chosen.name]["path"], report, log)
@@ -183,7 +190,7 @@ def _load_data(data, config):
     return encoded, intents, note
 
 
-def _load_teacher(teacher, num_classes, config):
+def _load_teacher(teacher, num_classes):
     """A keras-hub text classifier with a preprocessor; marks presets as not yet fine-tuned."""
     import keras_hub
 
@@ -214,9 +221,35 @@ def _load_teacher(teacher, num_classes, config):
             f"compress_text_classifier: the teacher has {model.num_classes} classes but the "
             f"data has {num_classes} intents."
         )
-    model.preprocessor.sequence_length = config.sequence_length
     object.__setattr__(model, "_keras_compress_fine_tuned", tuned)
     return model
+
+
+COVERAGE = 0.99  # share of the training messages that the training length holds whole
+
+
+def training_length(model, texts, sequence_lengths):
+    """The smallest of `sequence_lengths` that holds `COVERAGE` of `texts` whole
+    (their tokens plus [CLS] and [SEP]), at most the model's longest position.
+
+    >>> import keras_hub
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]
+    >>> pre = keras_hub.models.BertTextClassifierPreprocessor(
+    ...     keras_hub.models.BertTokenizer(vocabulary=vocab), sequence_length=64)
+    >>> model = type("Model", (), {"preprocessor": pre, "backbone": None})()
+    >>> training_length(model, ["a " * 5] * 99 + ["a " * 40], (8, 16, 32, 64))
+    8
+    >>> training_length(model, ["a " * 5] * 98 + ["a " * 40] * 2, (8, 16, 32, 64))
+    64
+    """
+    import math
+
+    counts = sorted(len(ids) + 2 for ids in tokens.tokenize(model.preprocessor.tokenizer,
+                                                            list(texts)))
+    needed = counts[max(0, math.ceil(COVERAGE * len(counts)) - 1)]
+    longest = getattr(model.backbone, "max_sequence_length", None) or max(sequence_lengths)
+    fitting = [n for n in sequence_lengths if n >= needed] or [max(sequence_lengths)]
+    return min(fitting[0], longest)
 
 
 def default_preset():
@@ -251,7 +284,22 @@ def _fine_tune(model, train, config, verbose):
               epochs=config.teacher_epochs, verbose=verbose)
 
 
-def _train_student(teacher, candidate, texts, targets, config, verbose):
+class _ValidationMacroF1(keras.callbacks.Callback):
+    """Adds `val_macro_f1` to the epoch logs (for `EarlyStopping`)."""
+
+    def __init__(self, texts, labels):
+        super().__init__()
+        self.texts, self.labels = texts, labels
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["val_macro_f1"] = evaluation.evaluate(self.model, self.texts,
+                                                       self.labels)["macro_f1"]
+
+
+def _train_student(teacher, candidate, texts, targets, valid, config, verbose):
+    """The student, trained on the cached logits with early stopping on validation
+    macro-F1; and `{"epochs": trained, "best_epoch": kept}`."""
     keras.utils.set_random_seed(config.seed + 1)
     width = teacher.backbone.transformer_layers[0]._feedforward_intermediate_dense.units
     intermediate = max(1, int(round(width * candidate.intermediate_dim_fraction)))
@@ -261,10 +309,15 @@ def _train_student(teacher, candidate, texts, targets, config, verbose):
     student.compile(optimizer=keras.optimizers.AdamW(config.student_learning_rate),
                     loss=DistillationLoss(temperature=config.temperature, alpha=config.alpha),
                     metrics=[HardLabelAccuracy()])
-    student.fit(shuffled_batches(texts, targets, config.batch_size, config.seed + 1,
-                                 config.max_steps),
-                epochs=config.student_epochs, verbose=verbose)
-    return student
+    stopping = keras.callbacks.EarlyStopping(monitor="val_macro_f1", mode="max",
+                                             patience=config.patience,
+                                             restore_best_weights=True)
+    history = student.fit(shuffled_batches(texts, targets, config.batch_size, config.seed + 1,
+                                           config.max_steps),
+                          epochs=config.student_epochs, verbose=verbose,
+                          callbacks=[_ValidationMacroF1(*valid), stopping])
+    scores = history.history["val_macro_f1"]
+    return student, {"epochs": len(scores), "best_epoch": int(np.argmax(scores)) + 1}
 
 
 def _scores(model, splits, verbose):

@@ -287,6 +287,8 @@ def _add_compress(commands):
     compress.add_argument("--trim-vocabulary", action="store_true",
                           help="keep only the tokens of the training messages in each "
                           "candidate's tokenizer and embedding (a smaller file; scored so)")
+    compress.add_argument("--try-all", action="store_true",
+                          help="train and report every candidate (the choice is the same)")
     compress.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_common(compress)
     compress.set_defaults(run=bodies.run_compress)

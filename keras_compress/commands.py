@@ -414,7 +414,7 @@ def run_compress(args):
         config = CompressConfig(max_drop=args.max_drop, teacher_epochs=args.teacher_epochs,
                                 student_epochs=args.student_epochs, max_steps=args.max_steps,
                                 timing_messages=args.timing_messages,
-                                trim_vocabulary=args.trim_vocabulary)
+                                trim_vocabulary=args.trim_vocabulary, try_all=args.try_all)
         report = compress_text_classifier(
             args.data, args.out, args.model or args.preset, config, overwrite=args.overwrite,
             progress=not args.quiet, log=lambda line: print(f"[compress] {line}", flush=True),

@@ -41,6 +41,16 @@ def test_the_search_stops_at_the_first_candidate_within_budget():
     assert [r["within_budget"] for r in tried] == [False, True]
 
 
+def test_try_all_tries_every_candidate_and_still_chooses_the_first_within_budget():
+    scores = {"2L": 0.70, "3L": 0.815, "4L": 0.82, "teacher": 0.82}
+    chosen, tried = select.choose(list(scores), lambda c: {"valid_macro_f1": scores[c]}, 0.82,
+                                  1.0, try_all=True)
+    assert chosen == "3L" and [r["candidate"] for r in tried] == list(scores)
+    chosen, _ = select.choose(["2L", "teacher"], lambda c: {"valid_macro_f1": 0.1}, 0.9, 1.0,
+                              try_all=True)
+    assert chosen == "teacher"
+
+
 def test_the_fallback_is_chosen_when_nothing_else_holds():
     chosen, tried = select.choose(["2L", "teacher"], lambda c: {"valid_macro_f1": 0.1}, 0.9, 1.0)
     assert chosen == "teacher" and len(tried) == 2 and not tried[-1]["within_budget"]
@@ -67,6 +77,9 @@ def test_candidates_are_ordered_cheapest_first_with_the_teacher_last():
     ({"candidates": (Candidate("a", 2), Candidate("a", 3))}, "names must differ"),
     ({"validation_fraction": 1.0}, "validation_fraction"),
     ({"trim_vocabulary": "yes"}, "trim_vocabulary"),
+    ({"try_all": 1}, "try_all"),
+    ({"patience": 0}, "patience"),
+    ({"sequence_length": 0}, "sequence_length"),
 ])
 def test_bad_config_names_the_argument(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -120,6 +133,13 @@ def test_compress_writes_the_model_report_and_plot(compress_run):
     # a 100-point budget: the cheapest candidate (for the 2-layer teacher, "2L") holds
     tried = [c for c in report["candidates"] if c["tried"]]
     assert report["chosen"] == tried[0]["name"] and tried[0]["within_budget"]
+    teacher = next(c for c in report["candidates"] if c["name"] == "teacher")
+    assert teacher["test_f1_vs_teacher_export_points"] == [0.0, 0.0, 0.0]
+    for row in report["candidates"]:
+        difference, low, high = row["test_f1_vs_teacher_export_points"]
+        assert low <= difference <= high
+        assert abs(difference - 100 * (row["tflite_test_macro_f1"]
+                                       - teacher["tflite_test_macro_f1"])) < 1e-6
     for row in tried:  # students stop early on validation macro-F1; --student-epochs 2
         if row["name"] != "teacher":
             assert 1 <= row["best_epoch"] <= row["epochs"] <= 2

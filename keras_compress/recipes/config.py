@@ -55,6 +55,9 @@ class CompressConfig:
             holds `max_drop`. A `Candidate` with `num_layers=None` (the teacher
             exported with int8 and buckets) is always valid and is added if
             missing.
+        try_all: try every candidate, not only up to the first within budget (the
+            choice is the same: the cheapest within budget); the report then shows
+            the whole trade-off, at the cost of training every student.
         teacher_epochs, teacher_learning_rate: fine-tuning of a preset
             teacher (ignored for a fine-tuned teacher).
         student_epochs, student_learning_rate: training of each student on
@@ -95,6 +98,7 @@ class CompressConfig:
 
     max_drop: float = 1.0
     candidates: tuple = DEFAULT_CANDIDATES
+    try_all: bool = False
     teacher_epochs: int = 12
     teacher_learning_rate: float = 2e-4
     student_epochs: int = 8
@@ -134,9 +138,10 @@ class CompressConfig:
                 "CompressConfig: `validation_fraction` must be in (0, 1); received "
                 f"{self.validation_fraction!r}."
             )
-        if not isinstance(self.trim_vocabulary, bool):
-            raise TypeError("CompressConfig: `trim_vocabulary` must be True or False; received "
-                            f"{self.trim_vocabulary!r}.")
+        for name in ("trim_vocabulary", "try_all"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"CompressConfig: `{name}` must be True or False; received "
+                                f"{getattr(self, name)!r}.")
         lengths = tuple(self.sequence_lengths)
         if not lengths or any(not checks.is_integer(n) or n < 3 for n in lengths) or list(
             lengths

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 
+from keras_compress import metrics
 from keras_compress.bench import format_table
 
 REFERENCE = "keras fp32 teacher"
@@ -21,7 +22,9 @@ class CompressReport:
         chosen: name of the chosen candidate.
         candidates: one dict per model: the teacher export and every tried
             candidate, with validation and test macro-F1 and accuracy (Keras),
-            TFLite test macro-F1/accuracy, file size, latency and speed-ups.
+            TFLite test macro-F1/accuracy, its difference from the teacher's
+            export with a paired-bootstrap 95% interval (points, timed test
+            messages), file size, latency, speed-ups and training epochs.
         teacher: the teacher's Keras scores.
         speedup_median, speedup_mean: chosen export vs `reference` (warm).
         speedup_vs_teacher_export: chosen vs the teacher exported the same
@@ -53,6 +56,9 @@ class CompressReport:
         for name, export in exports.items():
             found = budget.get(name, {**teacher, "within_budget": None})
             tflite = timings.scores(name, labels)
+            timed = labels[: timings.messages(name)]
+            interval = [100 * v for v in metrics.paired_bootstrap(
+                timed, timings.predictions(name), timings.predictions("teacher"))]
             rows.append({
                 "name": name,
                 "tried": name in budget,
@@ -68,6 +74,7 @@ class CompressReport:
                 "speedup_median": timings.speedup(REFERENCE, name, "warm", "median"),
                 "speedup_mean": timings.speedup(REFERENCE, name, "warm", "mean"),
                 "cold_speedup_median": timings.speedup(REFERENCE, name, "cold", "median"),
+                "test_f1_vs_teacher_export_points": interval,
                 "epochs": found.get("epochs"), "best_epoch": found.get("best_epoch"),
             })
         best = next(r for r in rows if r["name"] == chosen.name)
@@ -104,6 +111,8 @@ class CompressReport:
             "MB": f"{row['size_mb']:.1f}",
             "median ms": f"{row['median_ms']:.2f}",
             "speed-up": f"{row['speedup_median']:.1f}x",
+            "test F1 vs teacher export, points (95%)": _interval(
+                row.get("test_f1_vs_teacher_export_points")),
         } for row in self.candidates]
         return (format_table(rows) + f"\nspeed-up: vs {self.settings.get('reference', self.reference)}"
                 f"; chosen {self.chosen}: {self.speedup_median:.1f}x median / "
@@ -145,6 +154,13 @@ class CompressReport:
         figure.savefig(path, dpi=120)
         plt.close(figure)
         return None
+
+
+def _interval(points):
+    if not points:
+        return ""
+    difference, low, high = points
+    return f"{difference:+.1f} [{low:+.1f}, {high:+.1f}]"
 
 
 def _jsonable(value):

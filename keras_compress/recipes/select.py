@@ -10,11 +10,13 @@ def within_budget(teacher_f1, candidate_f1, max_drop):
     return (teacher_f1 - candidate_f1) * 100 <= max_drop + 1e-9
 
 
-def choose(candidates, evaluate, teacher_f1, max_drop):
+def choose(candidates, evaluate, teacher_f1, max_drop, *, try_all=False):
     """Tries `candidates` in order; returns `(chosen, results)`.
 
     `evaluate(candidate)` returns a dict with `"valid_macro_f1"`; the search
-    stops at the first candidate within `max_drop` of `teacher_f1`. The last
+    stops at the first candidate within `max_drop` of `teacher_f1` (with
+    `try_all`, every candidate is tried and the first within budget is still
+    the one chosen: the whole trade-off, for a report). The last
     candidate (the teacher fallback) is chosen when nothing else holds, even
     if evaluation scores it below the budget. A candidate over budget is never
     chosen otherwise.
@@ -25,6 +27,8 @@ def choose(candidates, evaluate, teacher_f1, max_drop):
     >>> chosen, [r["candidate"] for r in tried], [r["within_budget"] for r in tried]
     ('3L', ['2L', '3L'], [False, True])
     """
+    if not candidates:
+        raise ValueError("choose: `candidates` is empty.")
     results = []
     for index, candidate in enumerate(candidates):
         result = dict(evaluate(candidate))
@@ -32,6 +36,7 @@ def choose(candidates, evaluate, teacher_f1, max_drop):
         last = index == len(candidates) - 1
         result["within_budget"] = within_budget(teacher_f1, result["valid_macro_f1"], max_drop)
         results.append(result)
-        if result["within_budget"] or last:
-            return candidate, results
-    raise ValueError("choose: `candidates` is empty.")
+        if (result["within_budget"] and not try_all) or last:
+            break
+    chosen = next((r for r in results if r["within_budget"]), results[-1])["candidate"]
+    return chosen, results

@@ -137,7 +137,8 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
 
     layers = len(model.backbone.transformer_layers)
     chosen, tried = select.choose(config.ordered_candidates(layers), evaluate,
-                                  teacher_scores["valid_macro_f1"], config.max_drop)
+                                  teacher_scores["valid_macro_f1"], config.max_drop,
+                                  try_all=config.try_all)
     with tempfile.TemporaryDirectory(dir=out, prefix=".exports-") as scratch:
         exports = _export_all(model, models, tried, pathlib.Path(scratch), intents, splits, config,
                               log)

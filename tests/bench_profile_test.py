@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_compress.bench import profile_ops
 from keras_compress.bench import profile as profile_module
+from keras_compress.bench import profile_ops
 from keras_compress.cli import main
 from keras_compress.export.graph import op_counts
 from tests.bench_test import tiny_export  # noqa: F401 (a fixture)

@@ -19,7 +19,7 @@ from keras_compress.distillation import (
     pack_targets,
 )
 from keras_compress.export import ExportConfig, Parity, to_tflite, tokens
-from keras_compress.recipes import select
+from keras_compress.recipes import batches, select
 from keras_compress.recipes.config import CompressConfig
 from keras_compress.recipes.report import REFERENCE, CompressReport
 from keras_compress.surgery.vocabulary import trim_vocabulary
@@ -281,25 +281,32 @@ def shuffled_batches(texts, y, batch_size, seed, max_steps=None):
     return dataset.take(max_steps) if max_steps else dataset
 
 
+def _batches(model, texts, y, config, seed):
+    return batches.length_bucketed(model, texts, y, batch_size=config.batch_size,
+                                   lengths=config.sequence_lengths, seed=seed,
+                                   max_steps=config.max_steps)
+
+
 def _fine_tune(model, train, config, verbose):
     keras.utils.set_random_seed(config.seed)
-    model.compile(optimizer=keras.optimizers.AdamW(config.teacher_learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(shuffled_batches(*train, config.batch_size, config.seed, config.max_steps),
-              epochs=config.teacher_epochs, verbose=verbose)
+    fitting = batches.trainer(model)
+    fitting.compile(optimizer=keras.optimizers.AdamW(config.teacher_learning_rate),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    metrics=["accuracy"])
+    fitting.fit(_batches(model, *train, config, config.seed), epochs=config.teacher_epochs,
+                verbose=verbose)
 
 
 class _ValidationMacroF1(keras.callbacks.Callback):
     """Adds `val_macro_f1` to the epoch logs (for `EarlyStopping`)."""
 
-    def __init__(self, texts, labels):
+    def __init__(self, classifier, texts, labels):
         super().__init__()
-        self.texts, self.labels = texts, labels
+        self.classifier, self.texts, self.labels = classifier, texts, labels
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["val_macro_f1"] = evaluation.evaluate(self.model, self.texts,
+            logs["val_macro_f1"] = evaluation.evaluate(self.classifier, self.texts,
                                                        self.labels)["macro_f1"]
 
 
@@ -312,16 +319,16 @@ def _train_student(teacher, candidate, texts, targets, valid, config, verbose):
     student = make_student(teacher, num_layers=min(candidate.num_layers,
                                                    len(teacher.backbone.transformer_layers)),
                            intermediate_dim=intermediate)
-    student.compile(optimizer=keras.optimizers.AdamW(config.student_learning_rate),
+    fitting = batches.trainer(student)
+    fitting.compile(optimizer=keras.optimizers.AdamW(config.student_learning_rate),
                     loss=DistillationLoss(temperature=config.temperature, alpha=config.alpha),
                     metrics=[HardLabelAccuracy()])
     stopping = keras.callbacks.EarlyStopping(monitor="val_macro_f1", mode="max",
                                              patience=config.patience,
                                              restore_best_weights=True)
-    history = student.fit(shuffled_batches(texts, targets, config.batch_size, config.seed + 1,
-                                           config.max_steps),
+    history = fitting.fit(_batches(student, texts, targets, config, config.seed + 1),
                           epochs=config.student_epochs, verbose=verbose,
-                          callbacks=[_ValidationMacroF1(*valid), stopping])
+                          callbacks=[_ValidationMacroF1(student, *valid), stopping])
     scores = history.history["val_macro_f1"]
     return student, {"epochs": len(scores), "best_epoch": int(np.argmax(scores)) + 1}
 

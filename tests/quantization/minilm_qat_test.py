@@ -10,8 +10,8 @@ from keras_compress.evaluation import evaluate
 from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
 from keras_compress.layers import QATLayer, QuantizedDense, QuantizedEinsumDense
 from keras_compress.metrics import macro_f1
+from keras_compress.recipes.text_classifier import shuffled_batches
 from keras_compress.surgery import tree
-from tests.conftest import shuffled_batches
 
 # Measured on a shared 2-core CPU (see docs/quantization.md): the QAT int8
 # model scored above the fine-tuned float baseline (it trains one more epoch)
@@ -37,11 +37,11 @@ def test_minilm_qat_int8_keeps_macro_f1(sara_finetuned, tmp_path):
     )
     texts, labels = sara_finetuned.encode("train")
     keras.utils.set_random_seed(4)
-    # One epoch (104 steps): 20 in float (ranges tracked), then int8 fake
-    # quantization, activation ranges frozen for the last 24 steps.
-    toggle = QATToggle(start_step=20, freeze_ranges_after=60)
-    history = model.fit(shuffled_batches(texts, labels, batch_size=32, seed=1), epochs=1,
-                        verbose=0, callbacks=[toggle])
+    # 64 steps: 12 in float (ranges tracked), then int8 fake quantization,
+    # activation ranges frozen for the last 16 steps.
+    toggle = QATToggle(start_step=12, freeze_ranges_after=36)
+    history = model.fit(shuffled_batches(texts, labels, batch_size=32, seed=1, max_steps=64),
+                        epochs=1, verbose=0, callbacks=[toggle])
     assert history.history["quantized"] == [1.0] and history.history["ranges_frozen"] == [1.0]
     layers = [layer for _, _, layer in tree.walk(model) if isinstance(layer, QATLayer)]
     assert len(layers) == 6 * 6 + 1  # q, k, v, attention output, 2 FFN per layer; pooler

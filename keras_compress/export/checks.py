@@ -47,6 +47,29 @@ def check_model(model):
     return dtypes, int(output.shape[-1])
 
 
+def functional_view(model):
+    """`model` itself when it has named inputs (functional); a subclassed model called
+    once on a dict of `(batch, sequence)` inputs (`token_ids`, `padding_mask`, ...) becomes
+    `keras.Model(inputs, model(inputs))`: the same layers and weights, with the named
+    inputs the exporter reads. Anything else is returned as it is (`check_model` says why).
+    """
+    import keras
+
+    if not isinstance(model, keras.Model) or structure(model, "input") is not None:
+        return model
+    shapes = getattr(model, "_build_shapes_dict", None) or {}
+    shape = next(iter(shapes.values()), None) if len(shapes) == 1 else None
+    if not isinstance(shape, dict) or not set(shape) <= set(buckets.SEQUENCE_INPUTS) or any(
+        len(tuple(dims)) != 2 for dims in shape.values()
+    ):
+        return model
+    inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in sorted(shape)}
+    view = keras.Model(inputs, model(inputs), name=model.name)
+    if getattr(model, "preprocessor", None) is not None:
+        view.preprocessor = model.preprocessor
+    return view
+
+
 def structure(model, name):
     """`model.input` / `model.output`, falling back to the `inputs` / `outputs` lists."""
     try:

@@ -2,6 +2,7 @@
 
 import warnings
 
+from keras_compress.export import checks
 from keras_compress.export.embedding import row_scale_embeddings
 from keras_compress.surgery.strip import strip
 
@@ -18,7 +19,7 @@ def prepare(model, config):
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"swap_layers: model .* already trained")
-        plain = strip(model, keep_quantization=config.uses_qat_ranges)
+        plain = checks.functional_view(strip(model, keep_quantization=config.uses_qat_ranges))
         params = int(plain.count_params())
         if config.row_scaling:
             row_scale_embeddings(plain)  # per-row precision under per-tensor int8

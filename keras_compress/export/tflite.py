@@ -67,10 +67,11 @@ def to_tflite(model, path, config=None, *, label_names=None, parity=None, overwr
     (16, True)
     """
     config, parity = legacy_arguments.resolve(config, parity, legacy)
-    plan = validate(model, path, config, parity, label_names, overwrite, verbose)
+    view = checks.functional_view(model)  # a subclassed model: named inputs, same weights
+    plan = validate(view, path, config, parity, label_names, overwrite, verbose)
     plain, params = prepare(model, plan.config)
     content, float_ops = convert(plain, plan)
-    metadata = plan.metadata(checks.output_kind(model))
+    metadata = plan.metadata(checks.output_kind(view))
     result = ExportReport(
         path=str(plan.path),
         quantization=plan.config.quantization or "float32",
@@ -78,7 +79,7 @@ def to_tflite(model, path, config=None, *, label_names=None, parity=None, overwr
         batch_size=plan.config.batch_size,
         size_bytes=len(content),
         params=params,
-        parity=verify(model, content, metadata, plan),
+        parity=verify(view, content, metadata, plan),
         float_ops=float_ops,
     )
     write_export(plan.path, content, metadata | {"report": result.to_dict()}, plan.tokenizer)

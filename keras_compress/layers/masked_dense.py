@@ -1,5 +1,7 @@
 """`MaskedDense`: a Dense layer whose weights and output units can be pruned."""
 
+import contextlib
+
 import keras
 from keras import ops
 
@@ -25,6 +27,22 @@ class MaskConstraint(keras.constraints.Constraint):
         for mask in self.masks_fn():
             w = w * ops.cast(mask, w.dtype)
         return w
+
+
+_RECORDERS = []  # lists that `recording_calls` hands out; empty outside it
+
+
+@contextlib.contextmanager
+def recording_calls():
+    """Yields a list that receives `(layer, inputs, outputs)` for every `MaskedDense`
+    call made inside the block (eager calls: how `ffn_pairs` reads a subclassed
+    layer's `call`). Outside the block nothing is recorded and nothing costs."""
+    calls = []
+    _RECORDERS.append(calls)
+    try:
+        yield calls
+    finally:
+        _RECORDERS.remove(calls)
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
@@ -86,7 +104,10 @@ class MaskedDense(base.CompressedLayer, keras.layers.Dense):
             x = ops.add(x, self.bias * self.unit_mask)
         if self.activation is not None:
             x = self.activation(x)
-        return x * self.unit_mask
+        x = x * self.unit_mask
+        if _RECORDERS:
+            _RECORDERS[-1].append((self, inputs, x))
+        return x
 
     def quantize(self, mode=None, **kwargs):
         raise NotImplementedError(

@@ -9,9 +9,12 @@ Feed-forward (FFN) pairs are found three ways, in this order:
    (a Sequential's too): a `MaskedDense` whose output goes, only through
    element-wise layers that map 0 to 0 (`Activation`, `ReLU`, `Dropout`, ...),
    into exactly one `Dense`/`MaskedDense` and nowhere else;
-3. keras-hub's `TransformerEncoder`/`TransformerDecoder`, whose FFN lives in
-   `call` (no graph): its `_feedforward_intermediate_dense` and
-   `_feedforward_output_dense` attributes, the one known case read by name.
+3. a traced call, for every other layer (or subclassed model) holding two or
+   more `MaskedDense` layers (keras-hub's `TransformerEncoder`, DeBERTa's and
+   RoFormer-v2's encoders, a user's subclassed block: an FFN in `call`, not in
+   a graph): the model runs once, eagerly, on made-up inputs of its own input
+   shapes, and a `MaskedDense` whose input is the output of another under the
+   same layer (as it is, or through relu / gelu / silu / tanh) reads it.
 
 A pair is valid only when the intermediate activation maps 0 to 0 (relu,
 gelu, silu, tanh, linear): a pruned neuron then outputs exactly zero and
@@ -21,7 +24,7 @@ can be cut from both matrices without changing the outputs.
 import keras
 import numpy as np
 
-from keras_compress.layers import MaskedDense, PrunableAttention
+from keras_compress.layers import MaskedDense, PrunableAttention, masked_dense
 from keras_compress.surgery import tree
 
 PAIRS_ATTRIBUTE = "_keras_compress_ffn_pairs"
@@ -78,14 +81,16 @@ def ffn_pairs(model, pairs=None):
     given = resolve_pairs(model, pairs) if pairs is not None else []
     for intermediate, output in given + resolve_pairs(model, declared_pairs(model)):
         add("", intermediate, output)
-    for path, owner in [((), model)] + [(p, layer) for p, _, layer in tree.walk(model)]:
+    owners = [((), model)] + [(p, layer) for p, _, layer in tree.walk(model)]
+    for path, owner in owners:
         for graph in _graphs(owner):
             for intermediate, output in _graph_pairs(graph):
                 add("/".join(path), intermediate, output)
-        intermediate = getattr(owner, "_feedforward_intermediate_dense", None)
-        output = getattr(owner, "_feedforward_output_dense", None)
-        if intermediate is not None and output is not None:
-            add("/".join(path), intermediate, output)
+    hidden = {id(owner): "/".join(path) for path, owner in owners
+              if not _graphs(owner) and _direct_masked_dense(owner) - seen}
+    if hidden:
+        for owner, intermediate, output in _traced_pairs(model, hidden):
+            add(hidden[owner], intermediate, output)
     return found
 
 
@@ -214,6 +219,88 @@ def _graph_pairs(graph):
                 pairs.append((node.operation, op))
             break
     return pairs
+
+
+TRACED_ACTIVATIONS = (lambda x: x, keras.activations.relu, keras.activations.gelu,
+                      keras.activations.silu, keras.activations.tanh)
+
+
+def _direct_masked_dense(layer):
+    """Ids of the `MaskedDense` layers directly under `layer` (two or more, else none)."""
+    found = {id(child) for child in tree.children(layer) if isinstance(child, MaskedDense)}
+    return found if len(found) >= 2 else set()
+
+
+def _traced_pairs(model, owners):
+    """`(owner id, intermediate, output)` for the pairs under `owners` (ids of layers whose
+    FFN lives in `call`) seen in one eager call of `model` on made-up inputs: a
+    `MaskedDense` whose input is another's output, as it is or through an element-wise
+    activation, both under the same owner. None when the inputs cannot be made up or the
+    call fails."""
+    inputs = _made_up_inputs(model)
+    if inputs is None:
+        return []
+    try:
+        with masked_dense.recording_calls() as calls:
+            model(inputs)
+    except Exception:  # a model that cannot run on made-up inputs: nothing learnt
+        return []
+    parent = {id(layer): id(above) for _, above, layer in tree.walk(model)}
+    calls = [(op, keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y))
+             for op, x, y in calls if parent.get(id(op)) in owners]
+    matches = {(id(intermediate), id(output)): (intermediate, output)
+               for index, (intermediate, _, produced) in enumerate(calls)
+               for output, read, _ in calls[index + 1:]
+               if parent[id(output)] == parent[id(intermediate)] and read.shape == produced.shape
+               and any(np.allclose(read, keras.ops.convert_to_numpy(f(produced)), atol=1e-6)
+                       for f in TRACED_ACTIVATIONS)}.values()  # a shared layer: its pair once
+    # An FFN is one layer reading one layer; attention's value projection reaching the output
+    # projection unchanged (made-up inputs can make attention an identity) is not.
+    once = lambda layer, side: sum(m[side] is layer for m in matches) == 1  # noqa: E731
+    return [(parent[id(i)], i, o) for i, o in matches if once(i, 0) and once(o, 1)]
+
+
+def _made_up_inputs(model):
+    """Inputs for one call of `model`: its functional inputs, or the one it was built on;
+    every unknown dimension 4, integer inputs random token ids 1-3 (`padding_mask` 1,
+    `segment_ids` 0), float inputs random."""
+    specs = _input_specs(model)
+    if specs is None:
+        return None
+    rng = np.random.default_rng(0)
+
+    def make(name, shape, dtype):
+        shape = tuple(4 if d is None else d for d in shape)
+        if "int" in dtype or dtype == "bool":
+            if name in ("padding_mask", "segment_ids"):
+                return np.full(shape, int(name == "padding_mask"), dtype)
+            return rng.integers(1, 4, shape).astype(dtype)
+        return rng.normal(size=shape).astype(dtype)
+
+    if isinstance(specs, dict):
+        return {name: make(name, *spec) for name, spec in specs.items()}
+    return make(None, *specs)
+
+
+def _input_specs(model):
+    """`(shape, dtype)` of the model's input, or a dict of them; None when unknown."""
+    try:
+        functional = model.input
+    except (AttributeError, ValueError):
+        functional = None
+    if functional is not None:
+        flat = keras.tree.flatten(functional)
+        spec = {id(t): (tuple(t.shape), keras.backend.standardize_dtype(t.dtype)) for t in flat}
+        if isinstance(functional, dict):
+            return {name: spec[id(t)] for name, t in functional.items()}
+        return spec[id(functional)] if len(flat) == 1 else None
+    shapes = getattr(model, "_build_shapes_dict", None) or {}
+    if len(shapes) != 1:
+        return None
+    (shape,) = shapes.values()
+    if isinstance(shape, dict):
+        return {name: (tuple(dims), "int32") for name, dims in shape.items()}
+    return (tuple(shape), "float32") if isinstance(shape, (tuple, list)) else None
 
 
 def _maps_zero_to_zero(activation):

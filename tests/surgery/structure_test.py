@@ -84,44 +84,49 @@ def test_a_sigmoid_intermediate_is_not_a_pair():
     assert structure.ffn_pairs(model) == []
 
 
-@pytest.mark.parametrize("family", ["DistilBERT", "ALBERT"])
+@pytest.mark.parametrize("family", ["DistilBERT", "ALBERT", "DeBERTa-v3", "RoFormer-v2"])
 def test_keras_hub_encoders_are_pruned_and_shrunk(family):
+    # Every encoder's FFN lives in `call`: found by a traced call, not by attribute names.
     model, x = swapped(family)
-    encoders = [i for _, i, o in structure.ffn_pairs(model)
-                if i.name == "feedforward_intermediate_dense"]
+    pairs = structure.ffn_pairs(model)
+    encoders = [i for _, i, o in pairs if i.name == "feedforward_intermediate_dense"]
     assert len(encoders) == (1 if family == "ALBERT" else 2)  # ALBERT shares one layer
+    assert all(o.name == "feedforward_output_dense" for _, i, o in pairs if i in encoders)
+    assert not [i for _, i, o in pairs if "attention" in i.path]
     stripped = prune_and_strip(model, x)
     shapes = [layer.kernel.shape for layer in stripped.backbone._flatten_layers()
               if layer.name == "feedforward_intermediate_dense"]
     assert shapes and all(shape[-1] == 16 for shape in shapes)
 
 
-def test_user_pairs_prune_and_shrink_a_block_discovery_cannot_see(tmp_path):
-    @keras.saving.register_keras_serializable(package="structure_test")
+def _block_model(two_inputs=False, scaled=False):
     class Block(keras.layers.Layer):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.up = keras.layers.Dense(16, activation="relu", name="up")
             self.down = keras.layers.Dense(6, name="down")
 
-        def build(self, shape):
-            self.up.build(shape)
-            self.down.build(tuple(shape[:-1]) + (16,))
+        def build(self, x_shape, gate_shape=None):
+            self.up.build(x_shape)
+            self.down.build(tuple(x_shape[:-1]) + (16,))
 
-        def call(self, x):
-            return x + self.down(self.up(x))
+        def call(self, x, gate=None):
+            y = self.down(self.up(x) * (0.5 if scaled else 1.0))
+            return x + (y if gate is None else y * gate)
 
+    keras.saving.register_keras_serializable(
+        package="structure_test", name=f"Block{int(two_inputs)}{int(scaled)}")(Block)
     inputs = keras.Input((6,))
-    model = keras.Model(inputs, keras.layers.Dense(2)(Block(name="block")(inputs)))
+    block = Block(name="block")
+    hidden = block(inputs, keras.ops.ones_like(inputs)) if two_inputs else block(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
     keras_compress.swap_layers(model, {keras.layers.Dense: MaskedDense})
     model.compile(optimizer="adam", loss="mse")
-    assert structure.ffn_pairs(model) == []
+    return model
+
+
+def _pruned_strips_and_saves(model, callback, tmp_path):
     x = np.random.default_rng(0).normal(size=(8, 6)).astype("float32")
-    with pytest.raises(ValueError, match="pairs="):
-        model.fit(x, x[:, :2], verbose=0,
-                  callbacks=[NeuronPruning(ConstantSparsity(0.5, 0), importance="weight_norm")])
-    callback = NeuronPruning(ConstantSparsity(0.5, 0, frequency=100), importance="weight_norm",
-                             pairs=[("block/up", "block/down")])
     model.fit(x, x[:, :2], verbose=0, callbacks=[callback])
     expected = model.predict(x, verbose=0)
     # The pairs survive saving, so a loaded model strips the same way.
@@ -132,6 +137,29 @@ def test_user_pairs_prune_and_shrink_a_block_discovery_cannot_see(tmp_path):
         block = stripped.get_layer("block")
         assert block.up.kernel.shape == (6, 8) and block.down.kernel.shape == (8, 6)
         np.testing.assert_allclose(stripped.predict(x, verbose=0), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("two_inputs", [False, True])
+def test_a_subclassed_blocks_ffn_is_found_by_tracing_its_call(two_inputs, tmp_path):
+    model = _block_model(two_inputs=two_inputs)
+    block = model.get_layer("block")
+    assert [(p, i, o) for p, i, o in structure.ffn_pairs(model)] == [
+        ("block", block.up, block.down)]
+    _pruned_strips_and_saves(
+        model, NeuronPruning(ConstantSparsity(0.5, 0, frequency=100), importance="weight_norm"),
+        tmp_path)
+
+
+def test_user_pairs_prune_and_shrink_a_block_discovery_cannot_see(tmp_path):
+    model = _block_model(scaled=True)  # up's output is scaled before down: not traced
+    assert structure.ffn_pairs(model) == []
+    x = np.random.default_rng(0).normal(size=(8, 6)).astype("float32")
+    with pytest.raises(ValueError, match="pairs="):
+        model.fit(x, x[:, :2], verbose=0,
+                  callbacks=[NeuronPruning(ConstantSparsity(0.5, 0), importance="weight_norm")])
+    _pruned_strips_and_saves(
+        model, NeuronPruning(ConstantSparsity(0.5, 0, frequency=100), importance="weight_norm",
+                             pairs=[("block/up", "block/down")]), tmp_path)
 
 
 def test_user_pairs_are_checked():

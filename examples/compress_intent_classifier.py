@@ -31,7 +31,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-drop", type=float, default=1.0,
                         help="validation macro-F1 points you accept to lose")
     parser.add_argument("--teacher-epochs", type=int, default=12)
-    parser.add_argument("--student-epochs", type=int, default=3)
+    parser.add_argument("--student-epochs", type=int, default=8,
+                        help="at most N epochs per student (early stopping on validation)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="at most this many steps an epoch (a smoke run)")
     parser.add_argument("--overwrite", action="store_true")

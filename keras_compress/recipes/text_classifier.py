@@ -1,5 +1,6 @@
 """`compress_text_classifier`: the main job, the fastest exported model within an accuracy budget."""
 
+import contextlib
 import pathlib
 import shutil
 import tempfile
@@ -74,18 +75,20 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
     >>> intents = ["greet", "goodbye"] * 6
     >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "bye"] + list("012345")
     >>> pre = keras_hub.models.BertTextClassifierPreprocessor(
-    ...     keras_hub.models.BertTokenizer(vocabulary=vocab), sequence_length=8)
+    ...     keras_hub.models.BertTokenizer(vocabulary=vocab), sequence_length=16)
     >>> backbone = keras_hub.models.BertBackbone(vocabulary_size=len(vocab), num_layers=2,
     ...     num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
     >>> teacher = keras_hub.models.BertTextClassifier(backbone, 2, preprocessor=pre)
     >>> config = CompressConfig(candidates=(Candidate("1L", num_layers=1),), max_drop=100,
-    ...                         sequence_length=8, sequence_lengths=(8,), student_epochs=1)
+    ...                         sequence_lengths=(8,), student_epochs=1)
     >>> split = {"train": (texts, intents), "valid": (texts, intents), "test": (texts, intents)}
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> report = compress_text_classifier(split, out, teacher, config, save_models=True,
     ...                                   progress=False, log=lambda line: None)
     >>> report.chosen, sorted(p.name for p in (out / "models").iterdir())
     ('1L', ['1L.keras', 'teacher.keras'])
+    >>> report.settings["training_length"], pre.sequence_length  # the teacher's own, after
+    (8, 16)
     """
     config = CompressConfig() if config is None else config
     if not isinstance(config, CompressConfig):
@@ -99,7 +102,26 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
         f"{len(splits['test'][0])} test messages, {len(intents)} intents; {note}")
     length = config.sequence_length or training_length(model, splits["train"][0],
                                                        config.sequence_lengths)
+    with _at_length(model, length):  # the caller's model keeps its own length after
+        return _compress(model, splits, intents, note, length, config, log, started,
+                         data=data, out=out, save_models=save_models, progress=progress)
+
+
+@contextlib.contextmanager
+def _at_length(model, length):
+    """`model`'s preprocessor pads to `length` inside the block, to its own length after."""
+    given = model.preprocessor.sequence_length
     model.preprocessor.sequence_length = length
+    try:
+        yield
+    finally:
+        model.preprocessor.sequence_length = given
+
+
+def _compress(model, splits, intents, note, length, config, log, started, *, data, out,
+              save_models, progress):
+    """The job on loaded data and teacher: fine-tune, cache logits, choose, export, time,
+    report, write."""
     log(f"training length: {length} tokens" + (
         "" if config.sequence_length else f" (holds {COVERAGE:.0%} of the training messages whole)"))
     verbose = 1 if progress else 0
@@ -294,7 +316,7 @@ def _fine_tune(model, train, config, verbose):
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                     metrics=["accuracy"])
     fitting.fit(_batches(model, *train, config, config.seed), epochs=config.teacher_epochs,
-                verbose=verbose)
+                verbose=verbose, shuffle=False)  # the batches are shuffled every epoch
 
 
 class _ValidationMacroF1(keras.callbacks.Callback):
@@ -327,7 +349,7 @@ def _train_student(teacher, candidate, texts, targets, valid, config, verbose):
                                              patience=config.patience,
                                              restore_best_weights=True)
     history = fitting.fit(_batches(student, texts, targets, config, config.seed + 1),
-                          epochs=config.student_epochs, verbose=verbose,
+                          epochs=config.student_epochs, verbose=verbose, shuffle=False,
                           callbacks=[_ValidationMacroF1(student, *valid), stopping])
     scores = history.history["val_macro_f1"]
     return student, {"epochs": len(scores), "best_epoch": int(np.argmax(scores)) + 1}

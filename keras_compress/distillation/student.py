@@ -1,6 +1,7 @@
 """`make_student`: a smaller keras-hub BERT classifier initialised from a fine-tuned teacher."""
 
 import copy
+import re
 import warnings
 
 import keras
@@ -29,23 +30,28 @@ def bert_parts(model, function, argument):
 
 
 def encoder_parts(model, function, argument):
-    """The backbone of a keras-hub text classifier whose backbone is a stack of `TransformerEncoder`s.
+    """`(backbone, encoders, shared)` of a keras-hub text classifier whose backbone is a stack
+    of `TransformerEncoder`s; a clear error otherwise.
 
-    BERT, DistilBERT, RoBERTa and XLM-RoBERTa classifiers qualify. ALBERT
-    does not: its layers are groups of one *shared* encoder applied many
-    times, so "keep layers 1, 3, 5" has no meaning there; DeBERTa-v3 and
-    RoFormer-v2 use their own encoder layers. Those get a clear error.
+    BERT, DistilBERT, RoBERTa and XLM-RoBERTa classifiers qualify, with one
+    encoder per layer (`shared` False). ALBERT qualifies with `shared` True:
+    its groups of encoders are each applied many times, so `encoders` are the
+    shared ones and its depth is a number of repetitions. DeBERTa-v3 and
+    RoFormer-v2 use their own encoder layers: those get the error.
     """
     import keras_hub
 
     backbone = getattr(model, "backbone", None)
-    layers = getattr(backbone, "transformer_layers", None)
+    layers = getattr(backbone, "transformer_layers", None) or []
+    shared = bool(layers) and all(isinstance(group, list) for group in layers)
+    encoders = [layer for group in layers for layer in group] if shared else list(layers)
     config = backbone.get_config() if isinstance(backbone, keras_hub.models.Backbone) else {}
     if not (
         isinstance(model, keras_hub.models.TextClassifier)
-        and layers
-        and all(type(layer) is keras_hub.layers.TransformerEncoder for layer in layers)
+        and encoders
+        and all(type(layer) is keras_hub.layers.TransformerEncoder for layer in encoders)
         and {"num_layers", "intermediate_dim"} <= set(config)
+        and (not shared or "num_groups" in config)
     ):
         found = type(model).__name__
         if backbone is not None:
@@ -53,11 +59,11 @@ def encoder_parts(model, function, argument):
         raise TypeError(
             f"{function}: `{argument}` must be a keras-hub text classifier whose backbone is a "
             "stack of keras_hub.layers.TransformerEncoder (BertTextClassifier, "
-            "DistilBertTextClassifier, RobertaTextClassifier, XLMRobertaTextClassifier); "
-            f"received a {found}. ALBERT shares one encoder across layers and DeBERTa-v3 / "
-            "RoFormer-v2 use their own encoder layers: build their students by hand."
+            "DistilBertTextClassifier, RobertaTextClassifier, XLMRobertaTextClassifier, "
+            f"AlbertTextClassifier); received a {found}. DeBERTa-v3 and RoFormer-v2 use their "
+            "own encoder layers: build their students by hand."
         )
-    return backbone
+    return backbone, encoders, shared
 
 
 def uniform_layer_map(teacher_layers, num_layers):
@@ -137,8 +143,7 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
     >>> encoder._self_attention_layer.num_heads, encoder._self_attention_layer.key_dim
     (3, 4)
     """
-    backbone = encoder_parts(teacher, "make_student", "teacher")
-    encoders = list(backbone.transformer_layers)
+    backbone, encoders, shared = encoder_parts(teacher, "make_student", "teacher")
     compressed = [
         "/".join(path)
         for path, _, layer in tree.walk(teacher)
@@ -149,7 +154,7 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
             f"make_student: the teacher holds keras_compress layers ({', '.join(compressed[:3])}"
             f"{', ...' if len(compressed) > 3 else ''}); pass keras_compress.strip(teacher)."
         )
-    total = len(encoders)
+    total = int(backbone.num_layers)
     if not checks.is_integer(num_layers) or not (
         1 <= num_layers <= total
     ):
@@ -157,7 +162,10 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
             f"make_student: `num_layers` must be an integer from 1 to the teacher's {total} "
             f"transformer layers; received {num_layers!r}."
         )
-    mapping = _resolve_layer_map(layer_map, num_layers, total)
+    if shared:  # ALBERT: the student applies the same shared encoders fewer times
+        mapping = _shared_layer_map(backbone, layer_map, num_layers, len(encoders))
+    else:
+        mapping = _resolve_layer_map(layer_map, num_layers, total)
     chosen = [encoders[i] for i in mapping]
     attentions = [encoder._self_attention_layer for encoder in chosen]
     intermediates = [encoder._feedforward_intermediate_dense for encoder in chosen]
@@ -185,15 +193,16 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
                        name=f"{teacher.name}_student")
     student = type(teacher).from_config(task_config)
 
+    _, student_encoders, _ = encoder_parts(student, "make_student", "teacher")
     for layer in student_backbone.layers:  # embeddings, their norm, the pooler
-        if layer.weights and layer not in student_backbone.transformer_layers:
+        if layer.weights and not any(layer is e for e in student_encoders):
             layer.set_weights(backbone.get_layer(layer.name).get_weights())
     for layer in student.layers:  # the classification head (pooled dense, output dense)
         if layer.weights and layer is not student_backbone:
             layer.set_weights(teacher.get_layer(layer.name).get_weights())
 
     replacements = {}
-    for j, (source, target) in enumerate(zip(chosen, student_backbone.transformer_layers)):
+    for j, (source, target) in enumerate(zip(chosen, student_encoders)):
         for name in ("_self_attention_layer_norm", "_feedforward_layer_norm"):
             getattr(target, name).set_weights(getattr(source, name).get_weights())
         _copy_ffn(source, target, kept_neurons[j])
@@ -206,11 +215,27 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
             (lambda old: replacements[id(old)]) if id(layer) in replacements else None
         ))
     object.__setattr__(student, "_keras_compress_student", {
-        "layer_map": list(mapping),
+        "layer_map": "shared" if shared else list(mapping),
         "heads": [k.tolist() for k in kept_heads],
         "neurons": [k.tolist() for k in kept_neurons],
     })
     return student
+
+
+def _shared_layer_map(backbone, layer_map, num_layers, count):
+    """Every shared encoder, once (ALBERT): the student's depth is its repetitions."""
+    if not (isinstance(layer_map, str) and layer_map == "uniform"):
+        raise ValueError(
+            "make_student: the teacher shares its encoders across layers (ALBERT), so "
+            f"`layer_map` does not apply; leave it 'uniform'. Received {layer_map!r}."
+        )
+    groups = int(backbone.num_groups)
+    if num_layers % groups:
+        raise ValueError(
+            f"make_student: `num_layers` must be a multiple of the teacher's {groups} encoder "
+            f"groups (ALBERT); received {num_layers!r}."
+        )
+    return list(range(count))
 
 
 def _resolve_layer_map(layer_map, num_layers, total):
@@ -266,10 +291,13 @@ def _scores(teacher, mapping, attentions, intermediates, intermediate_dim, num_h
         warnings.filterwarnings("ignore", message=".*compile.*")
         warnings.filterwarnings("ignore", message=".*optimizer.*")
         scored = copy.deepcopy(teacher)
+    _, scored_encoders, _ = encoder_parts(scored, "make_student", "teacher")
     swap_layers(scored, {keras.layers.MultiHeadAttention: PrunableAttention,
-                         keras.layers.Dense: MaskedDense}, include="transformer_layer_")
+                         keras.layers.Dense: MaskedDense},
+                include="|".join(re.escape(e.name) for e in scored_encoders))
     scored.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    encoders = [scored.backbone.transformer_layers[i] for i in mapping]
+    _, scored_encoders, _ = encoder_parts(scored, "make_student", "teacher")
+    encoders = [scored_encoders[i] for i in mapping]
     return importance.structure_scores(
         scored,
         heads=[e._self_attention_layer for e in encoders],

@@ -19,6 +19,7 @@ from keras_compress.distillation import (
     make_student,
     pack_targets,
 )
+from keras_compress.distillation.student import encoder_parts
 from keras_compress.export import ExportConfig, Parity, to_tflite, tokens
 from keras_compress.recipes import batches, select
 from keras_compress.recipes.config import CompressConfig
@@ -98,6 +99,8 @@ def compress_text_classifier(data, out, teacher=None, config=None, *, overwrite=
     out = _check_out(out, overwrite)
     splits, intents, note = _load_data(data, config)
     model = _load_teacher(teacher, len(intents))
+    if any(not c.is_teacher for c in config.candidates):  # students need an encoder stack
+        encoder_parts(model, "compress_text_classifier", "teacher")
     log(f"data: {len(splits['train'][0])} train / {len(splits['valid'][0])} valid / "
         f"{len(splits['test'][0])} test messages, {len(intents)} intents; {note}")
     length = config.sequence_length or training_length(model, splits["train"][0],
@@ -160,7 +163,7 @@ def _compress(model, splits, intents, note, length, config, log, started, *, dat
             f"(best of {epochs['epochs']} epochs: epoch {epochs['best_epoch']})")
         return result
 
-    layers = len(model.backbone.transformer_layers)
+    layers = model.backbone.num_layers
     chosen, tried = select.choose(config.ordered_candidates(layers), evaluate,
                                   teacher_scores["valid_macro_f1"], config.max_drop,
                                   try_all=config.try_all)
@@ -336,10 +339,11 @@ def _train_student(teacher, candidate, texts, targets, valid, config, verbose):
     """The student, trained on the cached logits with early stopping on validation
     macro-F1; and `{"epochs": trained, "best_epoch": kept}`."""
     keras.utils.set_random_seed(config.seed + 1)
-    width = teacher.backbone.transformer_layers[0]._feedforward_intermediate_dense.units
+    _, encoders, _ = encoder_parts(teacher, "compress_text_classifier", "teacher")
+    width = encoders[0]._feedforward_intermediate_dense.units
     intermediate = max(1, int(round(width * candidate.intermediate_dim_fraction)))
     student = make_student(teacher, num_layers=min(candidate.num_layers,
-                                                   len(teacher.backbone.transformer_layers)),
+                                                   teacher.backbone.num_layers),
                            intermediate_dim=intermediate)
     fitting = batches.trainer(student)
     fitting.compile(optimizer=keras.optimizers.AdamW(config.student_learning_rate),

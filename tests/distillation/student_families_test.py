@@ -21,8 +21,28 @@ def test_student_of_an_encoder_stack_computes_what_its_teacher_layers_compute(fa
     assert small.predict(x, verbose=0).shape == (4, 3)
 
 
+def test_albert_student_applies_its_shared_encoder_fewer_times():
+    teacher, x = families.build("ALBERT")
+    assert teacher.backbone.num_layers == 2
+    one = make_student(teacher, num_layers=1)
+    assert type(one) is type(teacher) and one.backbone.num_layers == 1
+    # The same shared weights, applied once: what the teacher computes after one repetition.
+    [[source]], [[target]] = teacher.backbone.transformer_layers, one.backbone.transformer_layers
+    for a, b in zip(source.weights, target.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    full = make_student(teacher, num_layers=2)
+    np.testing.assert_allclose(full.predict(x, verbose=0), teacher.predict(x, verbose=0),
+                               atol=1e-5)
+    narrow = make_student(teacher, num_layers=1, intermediate_dim=8, num_heads=1)
+    [[encoder]] = narrow.backbone.transformer_layers
+    assert encoder._feedforward_intermediate_dense.units == 8
+    assert encoder._self_attention_layer.num_heads == 1
+    assert narrow.predict(x, verbose=0).shape == (4, 3)
+    with pytest.raises(ValueError, match="`layer_map` does not apply"):
+        make_student(teacher, num_layers=1, layer_map=[1])
+
+
 @pytest.mark.parametrize("family,named", [
-    ("ALBERT", "ALBERT shares one encoder"),
     ("DeBERTa-v3", "DebertaV3TextClassifier with a DebertaV3Backbone"),
     ("functional transformer", "received a Functional"),
 ])

@@ -62,13 +62,11 @@ def run_family(family):
         callbacks.append(HeadPruning(ConstantSparsity(0.5, 0, frequency=100), data=(x, y),
                                      num_batches=1))
         pruned.append("heads")
-    pairs = [(model.up, model.down)] if family == "subclassed model" else None
     callbacks.append(NeuronPruning(ConstantSparsity(0.5, 0, frequency=100),
-                                   importance="weight_norm", pairs=pairs))
+                                   importance="weight_norm"))
     try:
         model.fit(x, y, epochs=1, verbose=0, callbacks=callbacks)
-        count = len(structure.ffn_pairs(model))
-        pruned.append(f"neurons in {count} FFN pair(s)" + (" (pairs= given)" if pairs else ""))
+        pruned.append(f"neurons in {len(structure.ffn_pairs(model))} FFN pair(s)")
         cells["head + neuron pruning"] = "ok: " + " + ".join(pruned)
         if "heads" not in pruned:
             cells["head + neuron pruning"] += "; no heads (no MultiHeadAttention)"
@@ -82,16 +80,12 @@ def run_family(family):
     except Exception as error:  # noqa: BLE001
         cells["strip"] = _short(error)
         return cells
-    if family == "subclassed model":  # to_tflite reads named functional inputs
-        inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in x}
-        stripped = keras.Model(inputs, stripped(inputs))
     try:
         with tempfile.TemporaryDirectory() as folder:
             report = to_tflite(stripped, Path(folder) / "m.tflite",
                                ExportConfig(sequence_lengths=families.LENGTH),
                                label_names=["a", "b", "c"])
-        cells["to_tflite"] = "ok" + (" (wrapped in a functional model)"
-                                     if family == "subclassed model" else "")
+        cells["to_tflite"] = "ok"
         parity = report.parity
         cells["TFLite = Keras at own length"] = (
             f"ok: max diff {parity['max_abs_diff']:.1e}, labels "

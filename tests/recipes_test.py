@@ -210,3 +210,44 @@ def test_a_preset_that_is_not_a_text_classifier_is_refused(tmp_path, capsys):
                      "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 1 and "is not a keras-hub text classifier" in err
+
+
+def test_length_bucketed_batches_feed_only_the_models_own_inputs():
+    import keras
+    import keras_hub
+    import numpy as np
+
+    from keras_compress.recipes import batches
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "bye"]
+    preprocessor = keras_hub.models.DistilBertTextClassifierPreprocessor(
+        keras_hub.models.DistilBertTokenizer(vocabulary=vocab), sequence_length=16)
+    backbone = keras_hub.models.DistilBertBackbone(vocabulary_size=len(vocab), num_layers=1,
+                                                   num_heads=2, hidden_dim=8,
+                                                   intermediate_dim=16, max_sequence_length=16)
+    model = keras_hub.models.DistilBertTextClassifier(backbone, 2, preprocessor=preprocessor)
+    texts = ["hello"] * 6 + ["bye " * 9] * 3
+    data = batches.length_bucketed(model, texts, np.arange(9) % 2, batch_size=4,
+                                   lengths=(8, 16), seed=0)
+    seen = [(sorted(x), x["token_ids"].shape[1]) for x, _ in data]
+    assert all(keys == ["padding_mask", "token_ids"] for keys, _ in seen)  # no segment_ids
+    assert sorted(length for _, length in seen) == [8, 8, 16]
+    fitting = batches.trainer(model)
+    fitting.compile(optimizer="adam",
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    fitting.fit(data, epochs=1, verbose=0, shuffle=False)
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(before, model.trainable_weights))
+
+
+def test_the_teacher_fallback_with_trimmed_vocabulary_and_every_model_saved(
+        tiny_bert_preset, tmp_path):
+    config = CompressConfig(candidates=(Candidate("1L", num_layers=1),), max_drop=0.0,
+                            try_all=True, trim_vocabulary=True, teacher_epochs=1,
+                            student_epochs=1, max_steps=2, timing_messages=4,
+                            sequence_lengths=(8, 16))
+    report = compress_text_classifier(DATA, tmp_path / "out", str(tiny_bert_preset), config,
+                                      save_models=True, progress=False, log=lambda line: None)
+    assert sorted(c["name"] for c in report.candidates if c["tried"]) == ["1L", "teacher"]
+    assert {p.name for p in (tmp_path / "out" / "models").iterdir()} == {
+        "teacher.keras", "teacher_trimmed.keras", "1L.keras"}

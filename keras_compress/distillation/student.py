@@ -294,7 +294,7 @@ def _scores(teacher, mapping, attentions, intermediates, intermediate_dim, num_h
     _, scored_encoders, _ = encoder_parts(scored, "make_student", "teacher")
     swap_layers(scored, {keras.layers.MultiHeadAttention: PrunableAttention,
                          keras.layers.Dense: MaskedDense},
-                include="|".join(re.escape(e.name) for e in scored_encoders))
+                include="|".join(rf"(^|/){re.escape(e.name)}(/|$)" for e in scored_encoders))
     scored.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     _, scored_encoders, _ = encoder_parts(scored, "make_student", "teacher")
     encoders = [scored_encoders[i] for i in mapping]

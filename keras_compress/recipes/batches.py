@@ -52,6 +52,9 @@ def length_bucketed(model, texts, y, *, batch_size, lengths, seed, max_steps=Non
     lengths = [n for n in lengths if n < longest] + [longest]
     start, end, pad = tokens.special_ids(tokenizer)
     packed = buckets.pack_tokens(tokens.tokenize(tokenizer, list(texts)), longest, start, end, pad)
+    wanted = getattr(model, "input", None)  # DistilBERT, RoBERTa: no segment_ids input
+    if isinstance(wanted, dict):
+        packed = {name: value for name, value in packed.items() if name in wanted}
     groups = buckets.group_by_bucket(buckets.real_lengths(packed), lengths)
     y = np.asarray(y)
     rng = np.random.default_rng(seed)

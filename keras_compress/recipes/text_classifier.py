@@ -142,6 +142,7 @@ def _compress(model, splits, intents, note, length, config, log, started, *, dat
 
     def evaluate(candidate):
         begin = time.time()
+        epochs = {"epochs": None, "best_epoch": None}  # the teacher is not trained here
         if candidate.is_teacher:
             compressed = model
         else:
@@ -159,8 +160,9 @@ def _compress(model, splits, intents, note, length, config, log, started, *, dat
             return {**teacher_scores, "train_seconds": 0.0}
         result = {**_scores(compressed, splits, verbose), "train_seconds": time.time() - begin,
                   **epochs}
-        log(f"candidate {candidate.name}: valid macro-F1 {result['valid_macro_f1']:.4f} "
-            f"(best of {epochs['epochs']} epochs: epoch {epochs['best_epoch']})")
+        trained = (f" (best of {epochs['epochs']} epochs: epoch {epochs['best_epoch']})"
+                   if epochs["epochs"] else "")
+        log(f"candidate {candidate.name}: valid macro-F1 {result['valid_macro_f1']:.4f}{trained}")
         return result
 
     layers = model.backbone.num_layers
@@ -178,7 +180,7 @@ def _compress(model, splits, intents, note, length, config, log, started, *, dat
             teacher_bytes=4 * model.count_params(), seconds=time.time() - started,
         )
         _write(out, exports[chosen.name]["path"], report, log,
-               {"teacher": model, **models} if save_models else {})
+               _models_to_save(model, models) if save_models else {})
     return report
 
 
@@ -402,6 +404,13 @@ def _time(teacher, exports, test, config, progress, log):
     timings = time_messages(runners, texts, modes=("warm", "cold"), progress=progress)
     timings.settings["reference_length"] = length
     return timings
+
+
+def _models_to_save(teacher, models):
+    """`{file stem: model}`: the teacher, and each candidate (a trimmed teacher apart)."""
+    others = {("teacher_trimmed" if name == "teacher" else name): found
+              for name, found in models.items() if found is not teacher}
+    return {"teacher": teacher, **others}
 
 
 def _write(out, chosen_path, report, log, models):

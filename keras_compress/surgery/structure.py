@@ -240,14 +240,14 @@ def _traced_pairs(model, owners):
     inputs = _made_up_inputs(model)
     if inputs is None:
         return []
+    parent = {id(layer): id(above) for _, above, layer in tree.walk(model)}
     try:
         with masked_dense.recording_calls() as calls:
             model(inputs)
+        calls = [(op, keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y))
+                 for op, x, y in calls if parent.get(id(op)) in owners]
     except Exception:  # a model that cannot run on made-up inputs: nothing learnt
         return []
-    parent = {id(layer): id(above) for _, above, layer in tree.walk(model)}
-    calls = [(op, keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y))
-             for op, x, y in calls if parent.get(id(op)) in owners]
     matches = {(id(intermediate), id(output)): (intermediate, output)
                for index, (intermediate, _, produced) in enumerate(calls)
                for output, read, _ in calls[index + 1:]
@@ -262,8 +262,8 @@ def _traced_pairs(model, owners):
 
 def _made_up_inputs(model):
     """Inputs for one call of `model`: its functional inputs, or the one it was built on;
-    every unknown dimension 4, integer inputs random token ids 1-3 (`padding_mask` 1,
-    `segment_ids` 0), float inputs random."""
+    every unknown dimension 4; `token_ids` random ids 1-3, other integer inputs 1 for a
+    mask and 0 otherwise (valid for any embedding); float inputs random."""
     specs = _input_specs(model)
     if specs is None:
         return None
@@ -272,9 +272,9 @@ def _made_up_inputs(model):
     def make(name, shape, dtype):
         shape = tuple(4 if d is None else d for d in shape)
         if "int" in dtype or dtype == "bool":
-            if name in ("padding_mask", "segment_ids"):
-                return np.full(shape, int(name == "padding_mask"), dtype)
-            return rng.integers(1, 4, shape).astype(dtype)
+            if name == "token_ids":
+                return rng.integers(1, 4, shape).astype(dtype)
+            return np.full(shape, int("mask" in (name or "")), dtype)  # masks 1, ids 0
         return rng.normal(size=shape).astype(dtype)
 
     if isinstance(specs, dict):

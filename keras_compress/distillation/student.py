@@ -42,9 +42,7 @@ def encoder_parts(model, function, argument):
     import keras_hub
 
     backbone = getattr(model, "backbone", None)
-    layers = getattr(backbone, "transformer_layers", None) or []
-    shared = bool(layers) and all(isinstance(group, list) for group in layers)
-    encoders = [layer for group in layers for layer in group] if shared else list(layers)
+    encoders, shared = _encoders(backbone)
     config = backbone.get_config() if isinstance(backbone, keras_hub.models.Backbone) else {}
     if not (
         isinstance(model, keras_hub.models.TextClassifier)
@@ -64,6 +62,13 @@ def encoder_parts(model, function, argument):
             "own encoder layers: build their students by hand."
         )
     return backbone, encoders, shared
+
+
+def _encoders(backbone):
+    """`(encoders, shared)`: the backbone's transformer layers, flat (ALBERT's are groups)."""
+    layers = list(getattr(backbone, "transformer_layers", None) or [])
+    shared = bool(layers) and all(isinstance(group, list) for group in layers)
+    return ([layer for group in layers for layer in group] if shared else layers), shared
 
 
 def uniform_layer_map(teacher_layers, num_layers):
@@ -193,7 +198,7 @@ def make_student(teacher, num_layers, layer_map="uniform", intermediate_dim=None
                        name=f"{teacher.name}_student")
     student = type(teacher).from_config(task_config)
 
-    _, student_encoders, _ = encoder_parts(student, "make_student", "teacher")
+    student_encoders, _ = _encoders(student_backbone)
     for layer in student_backbone.layers:  # embeddings, their norm, the pooler
         if layer.weights and not any(layer is e for e in student_encoders):
             layer.set_weights(backbone.get_layer(layer.name).get_weights())

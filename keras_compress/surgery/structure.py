@@ -233,31 +233,51 @@ def _direct_masked_dense(layer):
 
 def _traced_pairs(model, owners):
     """`(owner id, intermediate, output)` for the pairs under `owners` (ids of layers whose
-    FFN lives in `call`) seen in one eager call of `model` on made-up inputs: a
-    `MaskedDense` whose input is another's output, as it is or through an element-wise
-    activation, both under the same owner. None when the inputs cannot be made up or the
-    call fails."""
+    FFN lives in `call`), seen in eager calls on made-up inputs: of `model`, and of the
+    sub-models holding owners still unresolved (a `keras.distillation.Distiller`'s student).
+    A `MaskedDense` reads another when its input is the other's output (the same tensor,
+    or equal to it as it is or through an element-wise activation), both under one owner."""
+    parent = {id(layer): id(above) for _, above, layer in tree.walk(model)}
+    found, left = [], set(owners)
+    for runnable in [model] + [m for _, _, m in tree.walk(model) if isinstance(m, keras.Model)]:
+        inside = {id(layer) for _, _, layer in tree.walk(runnable)}
+        if not left & inside:
+            continue
+        for pair in _pairs_in_one_call(runnable, left, parent):
+            found.append(pair)
+            left.discard(pair[0])
+    return found
+
+
+def _pairs_in_one_call(model, owners, parent):
     inputs = _made_up_inputs(model)
     if inputs is None:
         return []
-    parent = {id(layer): id(above) for _, above, layer in tree.walk(model)}
     try:
         with masked_dense.recording_calls() as calls:
             model(inputs)
-        calls = [(op, keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y))
-                 for op, x, y in calls if parent.get(id(op)) in owners]
+        calls = [call for call in calls if parent.get(id(call[0])) in owners]
+        matches = {(id(a), id(b)): (a, b)
+                   for index, (a, _, produced) in enumerate(calls)
+                   for b, read, _ in calls[index + 1:]
+                   if parent[id(b)] == parent[id(a)] and _reads(read, produced)}.values()
     except Exception:  # a model that cannot run on made-up inputs: nothing learnt
         return []
-    matches = {(id(intermediate), id(output)): (intermediate, output)
-               for index, (intermediate, _, produced) in enumerate(calls)
-               for output, read, _ in calls[index + 1:]
-               if parent[id(output)] == parent[id(intermediate)] and read.shape == produced.shape
-               and any(np.allclose(read, keras.ops.convert_to_numpy(f(produced)), atol=1e-6)
-                       for f in TRACED_ACTIVATIONS)}.values()  # a shared layer: its pair once
     # An FFN is one layer reading one layer; attention's value projection reaching the output
     # projection unchanged (made-up inputs can make attention an identity) is not.
     once = lambda layer, side: sum(m[side] is layer for m in matches) == 1  # noqa: E731
-    return [(parent[id(i)], i, o) for i, o in matches if once(i, 0) and once(o, 1)]
+    return [(parent[id(a)], a, b) for a, b in matches if once(a, 0) and once(b, 1)]
+
+
+def _reads(read, produced):
+    """Whether a layer's input `read` is `produced`: the same tensor, or equal to it as it
+    is or through an element-wise activation mapping 0 to 0."""
+    if read is produced:
+        return True
+    read, produced = keras.ops.convert_to_numpy(read), keras.ops.convert_to_numpy(produced)
+    return read.shape == produced.shape and any(
+        np.allclose(read, keras.ops.convert_to_numpy(f(produced)), atol=1e-6)
+        for f in TRACED_ACTIVATIONS)
 
 
 def _made_up_inputs(model):

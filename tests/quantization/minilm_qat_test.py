@@ -37,11 +37,13 @@ def test_minilm_qat_int8_keeps_macro_f1(sara_finetuned, tmp_path):
     )
     texts, labels = sara_finetuned.encode("train")
     keras.utils.set_random_seed(4)
-    # 64 steps: 12 in float (ranges tracked), then int8 fake quantization,
-    # activation ranges frozen for the last 16 steps.
-    toggle = QATToggle(start_step=12, freeze_ranges_after=36)
-    history = model.fit(shuffled_batches(texts, labels, batch_size=32, seed=1, max_steps=64),
-                        epochs=1, verbose=0, callbacks=[toggle])
+    # One epoch (104 steps): 20 in float (ranges tracked), then int8 fake
+    # quantization, activation ranges frozen for the last 24 steps. (With 64 steps the
+    # TFLite labels agreed with Keras on only 94.0% of the test messages: too few steps
+    # of tracked ranges.)
+    toggle = QATToggle(start_step=20, freeze_ranges_after=60)
+    history = model.fit(shuffled_batches(texts, labels, batch_size=32, seed=1), epochs=1,
+                        verbose=0, callbacks=[toggle])
     assert history.history["quantized"] == [1.0] and history.history["ranges_frozen"] == [1.0]
     layers = [layer for _, _, layer in tree.walk(model) if isinstance(layer, QATLayer)]
     assert len(layers) == 6 * 6 + 1  # q, k, v, attention output, 2 FFN per layer; pooler

@@ -50,8 +50,7 @@ def length_bucketed(model, texts, y, *, batch_size, lengths, seed, max_steps=Non
     tokenizer = model.preprocessor.tokenizer
     longest = int(model.preprocessor.sequence_length)
     lengths = [n for n in lengths if n < longest] + [longest]
-    start, end, pad = tokens.special_ids(tokenizer)
-    packed = buckets.pack_tokens(tokens.tokenize(tokenizer, list(texts)), longest, start, end, pad)
+    packed = tokens.pack_texts(tokenizer, list(texts), longest)
     wanted = getattr(model, "input", None)  # DistilBERT, RoBERTa: no segment_ids input
     if isinstance(wanted, dict):
         packed = {name: value for name, value in packed.items() if name in wanted}

@@ -109,6 +109,43 @@ def test_test_intents_missing_from_train_are_refused_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_the_f1_change_compares_the_same_timed_messages():
+    """With `timing_messages`, the chosen export and the Keras teacher are scored on the
+    same first messages, not the subset against the whole test split."""
+    import numpy as np
+
+    from keras_compress.bench import time_messages
+    from keras_compress.recipes.report import REFERENCE, CompressReport
+
+    labels = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    answers = {  # class 0 or 1 per message: the reference errs on one timed message
+        REFERENCE: [0, 1, 0, 0, 0, 1, 0, 1], "teacher": [0, 1, 0, 1, 1, 1, 1, 1],
+        "2L": [0, 1, 0, 1, 0, 0, 0, 0]}
+
+    class Fixed:
+        def __init__(self, name):
+            self.name = name
+
+        def __call__(self, text):
+            return np.eye(2)[answers[self.name][int(text)]]
+
+    texts = [str(i) for i in range(4)]  # the first 4 of the 8 test messages are timed
+    timings = time_messages([Fixed(name) for name in answers], texts, warmup=0, progress=False)
+    two = type("Candidate", (), {"name": "2L"})()
+    scores = {"valid_macro_f1": 0.9, "valid_accuracy": 0.9, "test_macro_f1": 0.5,
+              "test_accuracy": 0.5}
+    report = CompressReport.build(
+        teacher=scores, tried=[{"candidate": two, "within_budget": True, **scores}],
+        chosen=two, exports={"teacher": {"bytes": 4e6}, "2L": {"bytes": 1e6}}, timings=timings,
+        labels=labels, config=CompressConfig(), note="", machine={}, teacher_bytes=8e6,
+        seconds=1.0, length=16, data="fake")
+    # 2L is right on all 4 timed messages (F1 1.0); the reference on 3 of them: F1 of
+    # class 0 is 2*2/(2*2+1) = 0.8, of class 1 2/(2+1) = 0.667, macro 0.733.
+    assert report.teacher["timed_test_macro_f1"] == pytest.approx(0.7333, abs=1e-4)
+    assert report.macro_f1_change_points == pytest.approx(100 - 73.333, abs=1e-2)
+    assert report.macro_f1_change_points != pytest.approx(100 * (1.0 - 0.5))  # the old bug
+
+
 # --- the whole job, through the command line -------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""The `keras-compress` command line: argument parsing (the bodies: keras_compress.commands).
+"""The `keras-compress` command line: argument parsing (the argument types:
+keras_compress.argtypes; the bodies: keras_compress.commands).
 
     keras-compress compress --data intents.jsonl --out runs/compress
     keras-compress inspect MODEL.keras
@@ -22,6 +23,7 @@ import pathlib
 import sys
 
 from keras_compress import __version__
+from keras_compress import argtypes as types
 from keras_compress import commands as bodies
 from keras_compress.commands import CLIError, describe
 
@@ -100,7 +102,7 @@ def _add_inspect(commands):
             "heads and clusters/bits, then the model's parameter counts (all variables, "
             "weights, after strip, non-zero after strip)."
     )
-    inspect.add_argument("model", metavar="MODEL.keras", type=_input_file(".keras", "MODEL"),
+    inspect.add_argument("model", metavar="MODEL.keras", type=types.input_file(".keras", "MODEL"),
                          help="a model saved with model.save(...)")
     _add_common(inspect)
     inspect.set_defaults(run=bodies.run_inspect)
@@ -119,7 +121,7 @@ def _add_export(commands):
             "({\"text\", \"intent\"} per line), .csv (text,intent header), Rasa .yml/.yaml; "
             "--representative-data and --parity-data also take .txt (one text per line).",
     )
-    export.add_argument("model", metavar="MODEL.keras", type=_input_file(".keras", "MODEL"),
+    export.add_argument("model", metavar="MODEL.keras", type=types.input_file(".keras", "MODEL"),
                         help="a text classifier saved with model.save(...)")
     export.add_argument(
         "--quantize", choices=QUANTIZE_CHOICES, default="dynamic",
@@ -127,45 +129,45 @@ def _add_export(commands):
         "weights and activations, needs --representative-data; float16: float16 weights",
     )
     export.add_argument(
-        "--out", metavar="M.tflite", type=_output_file(".tflite", "--out"),
+        "--out", metavar="M.tflite", type=types.output_file(".tflite", "--out"),
         help="the file to write (default: MODEL with the suffix .tflite)",
     )
     export.add_argument(
-        "--lengths", metavar="16,32,64", type=_int_list("--lengths", minimum=3),
+        "--lengths", metavar="16,32,64", type=types.int_list("--lengths", minimum=3),
         help="sequence-length buckets, one signature each (default: the preprocessor's "
         "sequence_length)",
     )
     export.add_argument(
-        "--labels", metavar="FILE", type=_input_file((".txt", ".jsonl", ".csv", ".yml", ".yaml"),
+        "--labels", metavar="FILE", type=types.input_file((".txt", ".jsonl", ".csv", ".yml", ".yaml"),
                                                      "--labels"),
         help="label names in class-id order: a .txt with one name per line, or a data file "
         "whose sorted distinct intents are the names (the convention of the training "
         "scripts); stored in OUT.json for bench",
     )
     export.add_argument(
-        "--representative-data", metavar="FILE", type=_input_file(TEXT_SUFFIXES,
+        "--representative-data", metavar="FILE", type=types.input_file(TEXT_SUFFIXES,
                                                                   "--representative-data"),
         help="texts to calibrate int8 ranges on (required for --quantize int8)",
     )
     export.add_argument(
-        "--parity-data", metavar="FILE", type=_input_file(TEXT_SUFFIXES, "--parity-data"),
+        "--parity-data", metavar="FILE", type=types.input_file(TEXT_SUFFIXES, "--parity-data"),
         help="texts to compare Keras and TFLite on (default: --representative-data, else "
         "random token ids; pass real text for quantized exports)",
     )
     export.add_argument(
-        "--data-limit", metavar="N", type=_positive_int("--data-limit"),
+        "--data-limit", metavar="N", type=types.positive_int("--data-limit"),
         default=DEFAULT_DATA_LIMIT,
         help=f"use at most N texts of --representative-data and --parity-data, a fixed "
         f"random sample (default {DEFAULT_DATA_LIMIT})",
     )
     export.add_argument(
-        "--atol", metavar="X|none", type=_tolerance("--atol", upper=None),
+        "--atol", metavar="X|none", type=types.tolerance("--atol", upper=None),
         default=argparse.SUPPRESS,
         help="largest allowed max abs difference of the outputs; none skips the check "
         "(default: 1e-4 for float32, unchecked otherwise)",
     )
     export.add_argument(
-        "--min-agreement", metavar="X|none", type=_tolerance("--min-agreement", upper=1.0),
+        "--min-agreement", metavar="X|none", type=types.tolerance("--min-agreement", upper=1.0),
         default=argparse.SUPPRESS,
         help="smallest allowed fraction of equal labels, in [0, 1]; none skips the check "
         "(default: 0.9 for dynamic and float16, 0.8 for int8)",
@@ -187,23 +189,23 @@ def _add_bench(commands):
             "Data: .jsonl ({\"text\", \"intent\"} per line), .csv (text,intent header) or "
             "Rasa .yml/.yaml; every intent must be one of the model's labels.",
     )
-    bench.add_argument("tflite", metavar="M.tflite", type=_input_file(".tflite", "M.tflite"),
+    bench.add_argument("tflite", metavar="M.tflite", type=types.input_file(".tflite", "M.tflite"),
                        help="a model written by `keras-compress export`; M.tflite.json beside it")
     bench.add_argument(
         "--data", metavar="FILE", required=True,
-        type=_input_file((".jsonl", ".csv", ".yml", ".yaml"), "--data"),
+        type=types.input_file((".jsonl", ".csv", ".yml", ".yaml"), "--data"),
         help="labelled messages",
     )
     bench.add_argument(
-        "--threads", metavar="N", type=_positive_int("--threads"), default=2,
+        "--threads", metavar="N", type=types.positive_int("--threads"), default=2,
         help="LiteRT CPU threads (default 2)",
     )
     bench.add_argument(
-        "--limit", metavar="N", type=_positive_int("--limit"),
+        "--limit", metavar="N", type=types.positive_int("--limit"),
         help="use the first N messages only",
     )
     bench.add_argument(
-        "--tokenizer", metavar="PATH", type=_tokenizer_path,
+        "--tokenizer", metavar="PATH", type=types.existing_path("--tokenizer", file_suffix=".keras"),
         help="the tokenizer: a .keras model with a preprocessor, a directory written by "
         "export (M.tflite.tokenizer), or a keras-hub preset directory (default: "
         "M.tflite.tokenizer beside the model)",
@@ -221,22 +223,22 @@ def _add_profile(commands):
             "beside the whole signature's measured time. Works on any .tflite; --lengths picks "
             "the signatures seq_N that keras-compress export writes.",
     )
-    profile.add_argument("tflite", metavar="M.tflite", type=_input_file(".tflite", "M.tflite"),
+    profile.add_argument("tflite", metavar="M.tflite", type=types.input_file(".tflite", "M.tflite"),
                          help="the model to profile")
     profile.add_argument(
-        "--lengths", metavar="8,16,32", type=_int_list("--lengths", minimum=1),
+        "--lengths", metavar="8,16,32", type=types.int_list("--lengths", minimum=1),
         help="profile the signatures seq_N of these buckets (default: every signature)",
     )
     profile.add_argument(
-        "--threads", metavar="N", type=_positive_int("--threads"), default=1,
+        "--threads", metavar="N", type=types.positive_int("--threads"), default=1,
         help="LiteRT CPU threads (default 1)",
     )
     profile.add_argument(
-        "--top", metavar="N", type=_positive_int("--top"), default=12,
+        "--top", metavar="N", type=types.positive_int("--top"), default=12,
         help="op types shown per signature, the most expensive first (default 12)",
     )
     profile.add_argument(
-        "--json", metavar="FILE", type=_output_file(".json", "--json"),
+        "--json", metavar="FILE", type=types.output_file(".json", "--json"),
         help="also write every op's time to FILE (refused if it exists)",
     )
     _add_common(profile)
@@ -260,29 +262,29 @@ def _add_compress(commands):
             "train, test and optionally valid files (without valid, 10% of each intent's "
             "training messages are held out).",
     )
-    compress.add_argument("--data", metavar="PATH", required=True, type=_data_path,
+    compress.add_argument("--data", metavar="PATH", required=True, type=types.existing_path("--data"),
                           help="labelled messages: a file or a folder of split files")
     teacher = compress.add_mutually_exclusive_group()
     teacher.add_argument("--preset", metavar="P",
                          help="keras-hub preset to fine-tune (default: the bundled MiniLM)")
-    teacher.add_argument("--model", metavar="M.keras", type=_input_file(".keras", "--model"),
+    teacher.add_argument("--model", metavar="M.keras", type=types.input_file(".keras", "--model"),
                          help="a fine-tuned keras-hub text classifier (skips fine-tuning)")
-    compress.add_argument("--max-drop", metavar="POINTS", type=_tolerance("--max-drop", upper=None, none=False),
+    compress.add_argument("--max-drop", metavar="POINTS", type=types.tolerance("--max-drop", upper=None, none=False),
                           default=1.0,
                           help="largest validation macro-F1 loss allowed, in points (default 1.0)")
     compress.add_argument("--out", metavar="DIR", type=pathlib.Path, required=True,
                           help="output folder (refused if it holds an earlier run)")
     compress.add_argument("--overwrite", action="store_true",
                           help="replace the files of an earlier run in --out")
-    compress.add_argument("--teacher-epochs", metavar="N", type=_positive_int("--teacher-epochs"),
+    compress.add_argument("--teacher-epochs", metavar="N", type=types.positive_int("--teacher-epochs"),
                           default=12, help="fine-tuning epochs of a preset (default 12)")
-    compress.add_argument("--student-epochs", metavar="N", type=_positive_int("--student-epochs"),
+    compress.add_argument("--student-epochs", metavar="N", type=types.positive_int("--student-epochs"),
                           default=8, help="at most N epochs of each student, stopped early "
                           "when validation macro-F1 stops improving (default 8)")
-    compress.add_argument("--max-steps", metavar="N", type=_positive_int("--max-steps"),
+    compress.add_argument("--max-steps", metavar="N", type=types.positive_int("--max-steps"),
                           help="at most N training steps per epoch (smoke runs)")
     compress.add_argument("--timing-messages", metavar="N",
-                          type=_positive_int("--timing-messages"),
+                          type=types.positive_int("--timing-messages"),
                           help="time the first N test messages only (default: all)")
     compress.add_argument("--trim-vocabulary", action="store_true",
                           help="keep only the tokens of the training messages in each "
@@ -292,13 +294,6 @@ def _add_compress(commands):
     compress.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_common(compress)
     compress.set_defaults(run=bodies.run_compress)
-
-
-def _data_path(value):
-    path = pathlib.Path(value)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"{value}: no such file or folder")
-    return path
 
 
 # The subcommands, in `--help` order: each adds its parser and sets `run` to its body.
@@ -313,111 +308,6 @@ def _new_command(commands, name, help_line, *paragraphs):
 
 def _add_common(parser):
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-
-
-# --- argument types: checked before anything is loaded ----------------------------------
-
-
-def _input_file(suffixes, name):
-    suffixes = (suffixes,) if isinstance(suffixes, str) else tuple(suffixes)
-
-    def check(value):
-        path = pathlib.Path(value)
-        if path.is_dir():
-            raise argparse.ArgumentTypeError(f"{value} is a directory, not a file")
-        if not path.exists():
-            raise argparse.ArgumentTypeError(f"{value}: no such file")
-        if path.suffix.lower() not in suffixes:
-            raise argparse.ArgumentTypeError(
-                f"{value} is not a {' / '.join(suffixes)} file"
-            )
-        return path
-
-    check.__name__ = name  # argparse names the type in some messages
-    return check
-
-
-def _output_file(suffix, name):
-    def check(value):
-        path = pathlib.Path(value)
-        if path.suffix.lower() != suffix:
-            raise argparse.ArgumentTypeError(f"{value} must end in {suffix}")
-        if path.is_dir():
-            raise argparse.ArgumentTypeError(f"{value} is a directory")
-        return path
-
-    check.__name__ = name
-    return check
-
-
-def _int_list(name, minimum):
-    def check(value):
-        parts = [part.strip() for part in value.split(",")]
-        numbers = []
-        for part in parts:
-            try:
-                number = int(part)
-            except ValueError:
-                raise argparse.ArgumentTypeError(
-                    f"{value!r}: {part!r} is not an integer (expected e.g. 16,32,64)"
-                ) from None
-            if number < minimum:
-                why = " (room for [CLS], a token and [SEP])" if name == "--lengths" else ""
-                raise argparse.ArgumentTypeError(
-                    f"{value!r}: every entry must be >= {minimum}{why}; got {number}"
-                )
-            numbers.append(number)
-        if len(set(numbers)) != len(numbers):
-            raise argparse.ArgumentTypeError(f"{value!r} has duplicates")
-        return tuple(numbers)
-
-    check.__name__ = name
-    return check
-
-
-def _positive_int(name, minimum=1):
-    def check(value):
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}; got {number}")
-        return number
-
-    check.__name__ = name
-    return check
-
-
-def _tolerance(name, upper, none=True):
-    """A number >= 0 (and <= `upper`), or 'none' (None) when `none`."""
-    alternative = " or 'none'" if none else ""
-
-    def check(value):
-        if none and value.lower() == "none":
-            return None
-        try:
-            number = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a number{alternative}") from None
-        if not number >= 0 or (upper is not None and number > upper):
-            bound = f"in [0, {upper:g}]" if upper is not None else ">= 0"
-            raise argparse.ArgumentTypeError(f"must be {bound}{alternative}; got {value}")
-        return number
-
-    check.__name__ = name
-    return check
-
-
-def _tokenizer_path(value):
-    path = pathlib.Path(value)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"{value}: no such file or directory")
-    if path.is_file() and path.suffix.lower() != ".keras":
-        raise argparse.ArgumentTypeError(
-            f"{value} is neither a .keras model nor a tokenizer directory"
-        )
-    return path
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ LAYERS = {
     "bench": 5,
     "recipes": 6,
     "cli": 7,
+    "argtypes": 7,  # the command line's argument types
     "commands": 7,
     "": 7,  # keras_compress/__init__.py, the public facade (the CLI may use it)
 }

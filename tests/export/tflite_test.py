@@ -259,6 +259,14 @@ def test_unsupported_model_input_is_named(tmp_path):
         to_tflite(model, tmp_path / "m.tflite", ExportConfig(sequence_lengths=(8,)), **QUIET)
 
 
+def test_keras_quantized_model_is_refused_with_what_to_do(bert_classifier, tmp_path):
+    bert_classifier.quantize("int8")  # Keras's own post-training int8 (it used to fail in strip)
+    with pytest.raises(ValueError, match=r"model.quantize\(...\)`; model .* ExportConfig\('dynamic'\)"):
+        to_tflite(bert_classifier, tmp_path / "m.tflite", ExportConfig(sequence_lengths=(8,)),
+                  **QUIET)
+    assert not list(tmp_path.iterdir())
+
+
 def _qat_classifier(model, granularity="per_tensor"):
     keras_compress.swap_layers(model, {
         keras.layers.EinsumDense: lambda layer: QuantizedEinsumDense.from_layer(

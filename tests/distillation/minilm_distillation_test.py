@@ -13,7 +13,7 @@ from keras_compress.distillation import (
     pack_targets,
 )
 from keras_compress.evaluation import evaluate
-from keras_compress.recipes.text_classifier import shuffled_batches
+from keras_compress.recipes import batches
 
 # Measured 2026-11-25 on the 2-core CI machine (docs/distillation.md): the 3-layer student
 # scored 0.636 test macro-F1 after one epoch on cached logits, the 6-layer teacher 0.528 (it
@@ -37,13 +37,15 @@ def test_minilm_three_layer_student_from_cached_logits(sara_finetuned):
     student = make_student(teacher, num_layers=3)  # teacher layers 1, 3, 5
     assert student._keras_compress_student["layer_map"] == [1, 3, 5]
     initial = evaluate(student, test_texts, test_labels)
-    student.compile(
+    fitting = batches.trainer(student)  # fed batches padded to their length bucket
+    fitting.compile(
         optimizer=keras.optimizers.AdamW(sara_finetuned.recipe["learning_rate"]),
         loss=DistillationLoss(temperature=2.0, alpha=0.5),
         metrics=[HardLabelAccuracy()],
     )
-    train = shuffled_batches(texts, pack_targets(labels, logits), batch_size=32, seed=1)
-    student.fit(train, epochs=1, verbose=0)
+    train = batches.length_bucketed(student, texts, pack_targets(labels, logits), batch_size=32,
+                                    seed=1, lengths=sara_finetuned.recipe["buckets"])
+    fitting.fit(train, epochs=1, verbose=0)
     distil_s = time.perf_counter() - start
     distilled = evaluate(student, test_texts, test_labels)
 

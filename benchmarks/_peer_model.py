@@ -1,65 +1,43 @@
-"""The small transformer intent classifier of the tfmot peer, for Keras 3 and for tf_keras.
+"""The tfmot peers: a small transformer twin built the same in Keras 3 and tf_keras (its 12
+projection `Dense` layers are what both libraries compress), the run both sides share (same .npz
+weights, same batches), and the tfmot side, run in its own process by `run_tfmot` (importing
+tfmot sets TF_USE_LEGACY_KERAS=1). Numpy only at import."""
 
-Used by `benchmarks/pruning.py` (Keras 3, `keras_compress.callbacks.MagnitudePruning`) and by
-`benchmarks/tfmot_peer.py` (tf_keras, `tfmot.sparsity.keras.prune_low_magnitude`), so the
-two sides build the same graph from the same code (as do the two sides of the QAT and
-clustering peer, `benchmarks/peer_qat_clustering.py`): token + position embeddings, then
-`num_layers` post-norm encoder blocks whose query, key, value, attention-output and both
-feed-forward projections are plain `Dense` layers (what both pruning libraries wrap), then
-masked mean pooling and a `Dense` classifier (not pruned on either side).
-
-`build(lib, ...)` takes the Keras module (`keras` or `tf_keras`); the two weightless custom
-layers use TensorFlow ops, which both run (Keras 3 runs on the TensorFlow backend here).
-Weights are exchanged as `{"<layer name>/<index>": array}` (`weights_dict` /
-`set_weights_dict`), so both sides start from the same initial weights.
-"""
+import functools
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import traceback
 
 import numpy as np
 
 PRUNED_DENSE = ("query", "key", "value", "attention_output", "ffn_intermediate", "ffn_output")
+INPUTS = ("token_ids", "padding_mask")
 
 
 def pruned_layer_names(num_layers):
-    """Names of the Dense layers both sides prune (every projection of every block)."""
+    """The Dense layers both sides compress: every projection of every block."""
     return [f"block{i}_{name}" for i in range(num_layers) for name in PRUNED_DENSE]
 
 
-_CUSTOM_OBJECTS = {}
-
-
+@functools.cache
 def custom_objects(lib):
-    """`{name: class}` of the custom layers for `lib`, made once per library (pass it to
-    `custom_object_scope` around anything that deserializes the model, e.g. `strip`)."""
-    if lib.__name__ not in _CUSTOM_OBJECTS:
-        _CUSTOM_OBJECTS[lib.__name__] = _define_layers(lib)
-    return _CUSTOM_OBJECTS[lib.__name__]
-
-
-def _define_layers(lib):
+    """`{name: class}` of the twin's weightless custom layers (TensorFlow ops) for `lib`."""
     import tensorflow as tf
 
-    layers = lib.layers
-
-    class PositionEmbedding(layers.Layer):
-        def __init__(self, sequence_length, hidden_dim, **kwargs):
-            super().__init__(**kwargs)
-            self.sequence_length, self.hidden_dim = sequence_length, hidden_dim
-
-        def build(self, input_shape):
-            self.positions = self.add_weight(
-                name="positions", shape=(self.sequence_length, self.hidden_dim),
-                initializer="glorot_uniform")
-            super().build(input_shape)
+    class PositionEmbedding(lib.layers.Layer):
+        def build(self, input_shape):  # (sequence length, hidden size)
+            self.positions = self.add_weight(name="positions", initializer="glorot_uniform",
+                                             shape=tuple(input_shape[1:]))
 
         def call(self, x):
             return x + self.positions[tf.newaxis, : tf.shape(x)[1]]
 
-        def get_config(self):
-            return super().get_config() | {"sequence_length": self.sequence_length,
-                                           "hidden_dim": self.hidden_dim}
-
-    class Attention(layers.Layer):
-        """Scaled dot-product attention over already projected q, k, v (no weights)."""
+    class Attention(lib.layers.Layer):
+        """Scaled dot-product attention over already projected q, k, v."""
 
         def __init__(self, num_heads, **kwargs):
             super().__init__(**kwargs)
@@ -67,155 +45,217 @@ def _define_layers(lib):
 
         def call(self, inputs):
             q, k, v, mask = inputs
-            batch, length = tf.shape(q)[0], tf.shape(q)[1]
-            depth = q.shape[-1] // self.num_heads
+            batch, length, width = tf.shape(q)[0], tf.shape(q)[1], q.shape[-1]
+            depth = width // self.num_heads
 
             def heads(x):  # (batch, heads, length, depth)
-                return tf.transpose(tf.reshape(x, (batch, length, self.num_heads, depth)),
-                                    (0, 2, 1, 3))
+                x = tf.reshape(x, (batch, length, self.num_heads, depth))
+                return tf.transpose(x, (0, 2, 1, 3))
 
             scores = tf.matmul(heads(q), heads(k), transpose_b=True) / np.sqrt(depth)
-            keep = tf.cast(mask, scores.dtype)[:, tf.newaxis, tf.newaxis, :]
-            scores += (1.0 - keep) * -1e9
+            scores += (1.0 - tf.cast(mask, scores.dtype)[:, tf.newaxis, tf.newaxis, :]) * -1e9
             context = tf.matmul(tf.nn.softmax(scores, axis=-1), heads(v))
-            return tf.reshape(tf.transpose(context, (0, 2, 1, 3)), (batch, length, q.shape[-1]))
+            return tf.reshape(tf.transpose(context, (0, 2, 1, 3)), (batch, length, width))
 
         def get_config(self):
             return super().get_config() | {"num_heads": self.num_heads}
 
-    class MaskedMean(layers.Layer):
+    class MaskedMean(lib.layers.Layer):
         def call(self, inputs):
             x, mask = inputs
             keep = tf.cast(mask, x.dtype)[:, :, tf.newaxis]
             return tf.reduce_sum(x * keep, axis=1) / tf.maximum(tf.reduce_sum(keep, axis=1), 1.0)
 
-    return {"PositionEmbedding": PositionEmbedding, "Attention": Attention, "MaskedMean": MaskedMean}
+    return {layer.__name__: layer for layer in (PositionEmbedding, Attention, MaskedMean)}
 
 
 def build(lib, vocabulary_size, sequence_length, num_classes, num_layers=2, hidden_dim=128,
           num_heads=4, intermediate_dim=512, dropout=0.1):
-    """The classifier as a Functional model of `lib` (`keras` or `tf_keras`)."""
-    layers = lib.layers
-    custom = custom_objects(lib)
-    PositionEmbedding, Attention, MaskedMean = (
-        custom[n] for n in ("PositionEmbedding", "Attention", "MaskedMean"))
-    token_ids = lib.Input((sequence_length,), dtype="int32", name="token_ids")
-    padding_mask = lib.Input((sequence_length,), dtype="int32", name="padding_mask")
-    x = layers.Embedding(vocabulary_size, hidden_dim, name="token_embedding")(token_ids)
-    x = PositionEmbedding(sequence_length, hidden_dim, name="position_embedding")(x)
-    x = layers.LayerNormalization(epsilon=1e-6, name="embedding_norm")(x)
+    """The classifier as a Functional model of `lib` (`keras` or `tf_keras`). Each layer is made
+    once the previous one ran: the seeded initial weights depend on that order."""
+    layers, custom = lib.layers, custom_objects(lib)
+    norm = functools.partial(layers.LayerNormalization, epsilon=1e-6)
+    inputs = {n: lib.Input((sequence_length,), dtype="int32", name=n) for n in INPUTS}
+    mask = inputs["padding_mask"]
+    x = layers.Embedding(vocabulary_size, hidden_dim, name="token_embedding")(inputs["token_ids"])
+    x = custom["PositionEmbedding"](name="position_embedding")(x)
+    x = norm(name="embedding_norm")(x)
     x = layers.Dropout(dropout)(x)
     for i in range(num_layers):
-        q, k, v = (layers.Dense(hidden_dim, name=f"block{i}_{n}")(x) for n in ("query", "key", "value"))
-        a = Attention(num_heads, name=f"block{i}_attention")([q, k, v, padding_mask])
+        q, k, v = (layers.Dense(hidden_dim, name=f"block{i}_{n}")(x) for n in PRUNED_DENSE[:3])
+        a = custom["Attention"](num_heads, name=f"block{i}_attention")([q, k, v, mask])
         a = layers.Dense(hidden_dim, name=f"block{i}_attention_output")(a)
         a = layers.Dropout(dropout)(a)
-        x = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_attention_norm")(
-            layers.Add()([x, a]))
+        x = norm(name=f"block{i}_attention_norm")(layers.Add()([x, a]))
         f = layers.Dense(intermediate_dim, activation="gelu", name=f"block{i}_ffn_intermediate")(x)
         f = layers.Dense(hidden_dim, name=f"block{i}_ffn_output")(f)
         f = layers.Dropout(dropout)(f)
-        x = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ffn_norm")(layers.Add()([x, f]))
-    pooled = MaskedMean(name="pooling")([x, padding_mask])
-    logits = layers.Dense(num_classes, name="classifier")(pooled)
-    return lib.Model({"token_ids": token_ids, "padding_mask": padding_mask}, logits,
-                     name="small_transformer")
+        x = norm(name=f"block{i}_ffn_norm")(layers.Add()([x, f]))
+    x = custom["MaskedMean"](name="pooling")([x, mask])
+    x = layers.Dense(num_classes, name="classifier")(x)
+    return lib.Model(inputs, x, name="small_transformer")
 
 
 def weights_dict(model):
-    return {f"{layer.name}/{j}": np.asarray(w)
-            for layer in model.layers for j, w in enumerate(layer.get_weights())}
+    return {f"{layer.name}/{j}": np.asarray(w) for layer in model.layers
+            for j, w in enumerate(layer.get_weights())}
 
 
-def set_weights_dict(model, weights, name_of=lambda layer: layer.name):
-    """Loads `weights_dict` output into `model`; `name_of` maps a (wrapped) layer to its name."""
-    loaded = 0
+def set_weights_dict(model, weights):
+    """Loads `weights_dict` output into the plain (not yet wrapped) twin."""
+    weights = dict(weights)
     for layer in model.layers:
-        name = name_of(layer)
-        count = sum(1 for key in weights if key.rsplit("/", 1)[0] == name)
-        if not count:
-            continue
-        current = layer.get_weights()
-        values = [weights[f"{name}/{j}"] for j in range(count)]
-        # A pruning wrapper adds its own variables after the layer's (mask, threshold, step).
-        layer.set_weights(values + current[count:])
-        loaded += count
-    if loaded != len(weights):
-        raise ValueError(f"loaded {loaded} of {len(weights)} weight arrays")
+        if values := [weights.pop(f"{layer.name}/{j}") for j in range(len(layer.get_weights()))
+                      if f"{layer.name}/{j}" in weights]:
+            layer.set_weights(values)
+    if weights:
+        raise ValueError(f"no layer for the weights {sorted(weights)}")
 
 
 def training_order(num_examples, epochs, batch_size, seed):
-    """Indices of every training example seen, epoch after epoch (reshuffled each epoch,
-    the last partial batch dropped), so both sides get exactly the same batches."""
+    """The training rows, epoch after epoch (reshuffled, the last partial batch dropped)."""
     rng = np.random.default_rng(seed)
     per_epoch = num_examples // batch_size * batch_size
     return np.concatenate([rng.permutation(num_examples)[:per_epoch] for _ in range(epochs)])
 
 
+def start(lib, spec, seed, weights=None):
+    """The twin after `set_random_seed(seed)`, holding `weights` (an .npz path with `{seed}`)."""
+    lib.utils.set_random_seed(seed)
+    model = build(lib, **spec["model"])
+    if weights:
+        set_weights_dict(model, dict(np.load(weights.format(seed=seed))))
+    return model
+
+
+def fit(lib, model, data, order, learning_rate, batch_size, callbacks=()):
+    """Adam, one pass over the training rows `order` in that order."""
+    model.compile(optimizer=lib.optimizers.Adam(learning_rate),
+                  loss=lib.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit({k: data[f"train_{k}"][order] for k in INPUTS}, data["train_labels"][order],
+              batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=list(callbacks))
+
+
+def predict(model, data):
+    logits = model.predict({k: data[f"test_{k}"] for k in INPUTS}, batch_size=256, verbose=0)
+    return np.argmax(logits, -1).tolist()
+
+
+def kernels(model, names):
+    """The kernels of the Dense layers `names` (sorted), tfmot-wrapped or not."""
+    found = {getattr(layer, "layer", layer).name: [
+        np.asarray(v) for v in layer.weights if v.name.split("/")[-1].split(":")[0] == "kernel"]
+        for layer in model.layers}
+    if any(len(found[name]) != 1 for name in names):
+        raise ValueError(f"not one kernel in each of {sorted(names)}")
+    return [found[name][0] for name in sorted(names)]
+
+
 def kernel_sparsity(kernels):
-    """Fraction of zeros over a list of kernels."""
     zeros = sum(int(np.sum(np.asarray(k) == 0)) for k in kernels)
-    return zeros / max(sum(np.asarray(k).size for k in kernels), 1)
+    return zeros / max(sum(np.size(k) for k in kernels), 1)
 
 
-def distinct_values(kernels):
-    """Number of distinct values in each kernel."""
-    return [int(np.unique(np.asarray(k)).size) for k in kernels]
-
-
-def tflite_bytes(model, sequence_length, optimize=True, inputs=("token_ids", "padding_mask")):
-    """The model at batch 1 and `sequence_length` as TFLite bytes (`Optimize.DEFAULT` when
-    `optimize`, no representative data), converted from a SavedModel of a `tf.function`
-    over `model(inputs, training=False)`: the same code for a Keras 3 and a tf_keras model."""
-    import tempfile
-
-    import tensorflow as tf
-
-    specs = {name: tf.TensorSpec((1, sequence_length), tf.int32, name=name) for name in inputs}
-    function = tf.function(lambda inputs: {"logits": model(inputs, training=False)},
-                           input_signature=[specs]).get_concrete_function()
-    module = tf.Module()
-    module.captured = list(function.variables)
-    with tempfile.TemporaryDirectory() as directory:
-        tf.saved_model.save(module, directory, signatures={"serving_default": function})
-        converter = tf.lite.TFLiteConverter.from_saved_model(directory)
-        if optimize:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        return converter.convert()
+def run(lib, spec, data, seed, job, side, compress, say):
+    """One side's run: the twin from the spec's weights, `compress(model, names, job)` -> (model,
+    callbacks, strip), the seed's batches; test labels (pruning: stripped first), kernels."""
+    started, method = time.time(), job["method"]
+    model = start(lib, spec, seed, spec.get("initial_weights") or spec["float_weights"])
+    names = pruned_layer_names(spec["model"]["num_layers"])
+    model, callbacks, strip = compress(model, names, job)
+    fit(lib, model, data, np.load(spec["order"].format(seed=seed)), spec["learning_rate"],
+        spec["batch_size"], callbacks)
+    model = strip(model) if method == "prune" else model
+    out = {"seed": seed, "name": job["name"], "predicted": predict(model, data)}
+    found = kernels(model if method == "prune" else strip(model), names)  # tfmot QAT: float
+    out.update(kernel_sparsity=kernel_sparsity(found), seconds=round(time.time() - started, 1),
+               distinct_values=[int(np.unique(k).size) for k in found],
+               **{k: job[k] for k in job if k == "sparsity"})
+    say(f"[{side}] seed {seed} {job['name']}: kernel sparsity {out['kernel_sparsity']:.3f}, "
+        f"distinct values <= {max(out['distinct_values'])}, {out['seconds']:.0f}s")
+    return out
 
 
 def run_tfmot(folder, log):
-    """Runs `python -m benchmarks.tfmot_peer` on `folder`/spec.json in its own process (importing
-    tfmot sets TF_USE_LEGACY_KERAS=1, which must not leak into the Keras 3 process).
-
-    Returns the dict it wrote to `folder`/tfmot.json plus `seconds`; on failure it holds
-    `error` (the last stderr line when the script wrote none) and stderr goes to
-    `folder`/tfmot_stderr.txt.
-    """
-    import json
-    import os
-    import pathlib
-    import shlex
-    import subprocess
-    import sys
-    import time
-
-    started = time.time()
+    """Runs `python -m benchmarks._peer_model folder/spec.json`; its tfmot.json and `seconds`."""
+    started, out = time.time(), folder / "tfmot.json"
+    out.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "benchmarks._peer_model", str(folder / "spec.json")]
+    log("tfmot side: " + " ".join(command))
     root = str(pathlib.Path(__file__).resolve().parents[1])  # where `benchmarks` is a package
-    command = [sys.executable, "-m", "benchmarks.tfmot_peer", "--spec", str(folder / "spec.json")]
-    log("tfmot side: " + shlex.join(command))
-    paths = [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    completed = subprocess.run(command, capture_output=True, text=True,
-                               env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)})
-    for line in completed.stdout.splitlines():
-        log(line)
-    out = folder / "tfmot.json"
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    code = subprocess.run(command, env={**os.environ, "PYTHONPATH": path}).returncode
     tfmot = json.loads(out.read_text()) if out.is_file() else {}
-    if completed.returncode != 0 and "error" not in tfmot:
-        tfmot["error"] = (completed.stderr.strip().splitlines()
-                          or [f"exit status {completed.returncode}"])[-1]
-    if "error" in tfmot:
-        log(f"tfmot failed: {tfmot['error']}")
-        (folder / "tfmot_stderr.txt").write_text(completed.stderr)
-    tfmot["seconds"] = round(time.time() - started, 1)
-    return tfmot
+    if code or "error" in tfmot:
+        log(f"tfmot failed: {tfmot.setdefault('error', f'exit status {code}')}")
+    return tfmot | {"seconds": round(time.time() - started, 1)}
+
+
+def tfmot_side(spec_path):
+    """Every seed x sparsity (`method` "prune": pruning.py) or variant (`qat_cluster`) through
+    `run` with `tfmot_wrap`; writes `spec["tfmot_out"]` after each run, `error` if one fails."""
+    spec = json.loads(pathlib.Path(spec_path).read_text())
+    out, result = pathlib.Path(spec["tfmot_out"]), {"runs": []}
+    try:
+        import tensorflow as tf
+        import tensorflow_model_optimization as tfmot
+        import tf_keras
+
+        tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        result["versions"] = {"tensorflow": tf.__version__, "tf_keras": tf_keras.__version__,
+                              "tfmot": getattr(tfmot, "__version__", "?")}
+        data, wrap = np.load(spec["data"]), functools.partial(tfmot_wrap, tfmot, spec, result)
+        jobs = spec["variants"] if spec.get("method") == "qat_cluster" else [
+            {"name": f"sparsity {s}", "method": "prune", "sparsity": s} for s in spec["sparsities"]]
+        for seed in spec["seeds"]:
+            for job in jobs:
+                done = run(tf_keras, spec, data, seed, job, "tfmot", wrap, print)
+                result["runs"].append(done | {"versions": result["versions"]})
+                out.write_text(json.dumps(result, indent=1))
+    except Exception as error:
+        result.update(error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
+        out.write_text(json.dumps(result, indent=1))
+        raise
+
+
+def tfmot_wrap(tfmot, spec, result, model, names, job):
+    """tfmot on the layers `names` (same layer objects: weights kept): (model, callbacks, strip)."""
+    import tf_keras
+
+    pruning, quantize, clustering = (tfmot.sparsity.keras, tfmot.quantization.keras,
+                                     tfmot.clustering.keras)
+
+    def clone(wrap):
+        return tf_keras.models.clone_model(
+            model, clone_function=lambda layer: wrap(layer) if layer.name in names else layer)
+
+    if job["method"] == "prune" and job["sparsity"]:
+        schedule = pruning.PolynomialDecay(initial_sparsity=0.0, final_sparsity=job["sparsity"],
+                                           **spec["schedule"])
+        return (clone(lambda layer: pruning.prune_low_magnitude(layer, pruning_schedule=schedule)),
+                [pruning.UpdatePruningStep()], pruning.strip_pruning)
+    if job["method"] == "cluster":
+        return (clone(lambda layer: clustering.cluster_weights(
+                    layer, number_of_clusters=job["clusters"],
+                    cluster_centroids_init=clustering.CentroidInitialization.LINEAR)),
+                [], clustering.strip_clustering)
+    if job["method"] == "qat":
+        with quantize.quantize_scope(custom_objects(tf_keras)):
+            if "quantize_model" not in result:  # the whole-model API first, its error recorded
+                try:
+                    quantize.quantize_model(model)
+                    result["quantize_model"] = "ok"
+                except Exception as error:
+                    result["quantize_model"] = f"{type(error).__name__}: {error}"
+            quantized = quantize.quantize_apply(clone(quantize.quantize_annotate_layer))
+        if not all(map(np.array_equal, kernels(quantized, names), kernels(model, names))):
+            raise RuntimeError("quantize_apply did not keep the float kernels of the Dense layers")
+        return quantized, [], lambda model: model
+    return model, [], lambda model: model  # prune at sparsity 0, float
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stdout.reconfigure(line_buffering=True)  # each run's line shows as it ends
+    tfmot_side(sys.argv[1])

@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: the log, data, the MiniLM fine-tune, schedules, the doc writer.
+"""What the benchmark scripts share: the log, data, the MiniLM fine-tune, schedules, options.
 
 Training batches come from `keras_compress.recipes.text_classifier.shuffled_batches`, timing from
 `keras_compress.bench`; nothing here times or prints tables.
@@ -12,7 +12,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
-import re  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -22,11 +21,9 @@ import numpy as np  # noqa: E402
 
 from keras_compress.bench import time_messages  # noqa: E402
 from keras_compress.data import load_intents  # noqa: E402
-from keras_compress.export import buckets, tokens  # noqa: E402
+from keras_compress.export import tokens  # noqa: E402
 from keras_compress.pruning import PolynomialDecay  # noqa: E402
-from keras_compress.recipes.text_classifier import default_preset, shuffled_batches  # noqa: E402
-
-__all__ = ["shuffled_batches"]
+from keras_compress.recipes.text_classifier import default_preset, shuffled_batches  # noqa
 
 STARTED = time.time()
 LOG_FILE = None  # set by a script: every log line is also appended there
@@ -59,16 +56,10 @@ def command(script, argv):
     return f".venv/bin/python -m benchmarks.{script} " + shlex.join(argv)
 
 
-class EpochLog(keras.callbacks.Callback):
-    """Logs each epoch's metrics through `log`."""
-
-    def __init__(self, prefix):
-        super().__init__()
-        self.prefix = prefix
-
-    def on_epoch_end(self, epoch, logs=None):
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in (logs or {}).items())
-        log(f"{self.prefix} epoch {epoch + 1}: {shown}")
+def epoch_log(prefix):
+    """A callback that logs each epoch's metrics through `log`."""
+    return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: log(
+        f"{prefix} epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in (logs or {}).items())))
 
 
 def load_data(folder, quick=False):
@@ -143,7 +134,7 @@ def fine_tune(data, num_classes, out, *, epochs, learning_rate, seed, reuse):
     log(f"fine-tuning MiniLM: {recipe}")
     started = time.time()
     model = fine_tune_minilm(data["train"], num_classes, epochs=epochs, learning_rate=learning_rate,
-                             seed=seed, callbacks=[EpochLog("fine-tune")])
+                             seed=seed, callbacks=[epoch_log("fine-tune")])
     seconds = time.time() - started
     model.save(path)
     info = {"recipe": recipe, "seconds": round(seconds, 1),
@@ -161,18 +152,6 @@ def schedule_for(sparsity, total_steps):
                            frequency=frequency)
 
 
-def ratio(value, base):
-    return value / base if base else float("nan")
-
-
-def pack_texts(model, texts, length):
-    """`texts` packed to `length` with `model`'s tokenizer (the numeric inputs)."""
-    tokenizer = model.preprocessor.tokenizer
-    start_id, end_id, pad_id = tokens.special_ids(tokenizer)
-    return buckets.pack_tokens(tokens.tokenize(tokenizer, list(texts)), length, start_id, end_id,
-                               pad_id)
-
-
 def peer_data(data, folder, length=32):
     """The peer twins' inputs: `data` tokenized with MiniLM's WordPiece tokenizer, packed to
     `length`, the vocabulary cut to [PAD], [UNK], [CLS], [SEP] and the pieces seen in training.
@@ -182,10 +161,8 @@ def peer_data(data, folder, length=32):
 
     tokenizer = keras_hub.models.BertTokenizer.from_preset(default_preset())
     start_id, end_id, pad_id = tokens.special_ids(tokenizer)
-    unk = int(tokenizer.token_to_id("[UNK]"))
-    packed = {s: buckets.pack_tokens(tokens.tokenize(tokenizer, list(t)), length, start_id, end_id,
-                                     pad_id) for s, (t, _) in data.items()}
-    special = (pad_id, unk, start_id, end_id)
+    packed = {s: tokens.pack_texts(tokenizer, list(t), length) for s, (t, _) in data.items()}
+    special = (pad_id, int(tokenizer.token_to_id("[UNK]")), start_id, end_id)
     seen = np.unique(packed["train"]["token_ids"])
     vocabulary = list(special) + [int(i) for i in seen if i not in special]
     remap = np.full(int(tokenizer.vocabulary_size()), 1, "int32")
@@ -197,21 +174,6 @@ def peer_data(data, folder, length=32):
         arrays[f"{split}_labels"] = np.asarray(data[split][1], "int32")
     np.savez(pathlib.Path(folder) / "data.npz", **arrays)
     return arrays, vocabulary
-
-
-def write_doc(path, section):
-    """Puts `section` (a "## Title" and its text) into the Markdown file `path`, replacing only
-    the section of the same title (appended when missing)."""
-    path = pathlib.Path(path)
-    text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
-    title = section.splitlines()[0]
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.rstrip("\n") + "\n")
 
 
 def structure(stripped):
@@ -240,7 +202,7 @@ def cold_latency(runners, texts, gold, rounds, warmup):
 
 
 def run_parser(doc, kind):
-    """The options every MiniLM run shares: data, output, buckets, timing, `--quick`, `--doc`."""
+    """The options every MiniLM run shares: data, output, buckets, timing, `--quick`."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     add = parser.add_argument
     add("--data", default="../shared/data/sara", help="folder with {train,valid,test}.jsonl")
@@ -252,21 +214,17 @@ def run_parser(doc, kind):
     add("--timing-messages", type=int, default=0,
         help="time N test messages, evenly spaced over the split (0: all)")
     add("--quick", action="store_true", help="smoke run: a few steps on subsets")
-    add("--doc", help="markdown file for the results section (default docs/benchmarks.md; none "
-                      "with --quick)")
     add("--seed", type=int, default=2019)
     return parser
 
 
-def finish_run_args(args, argv, kind, write_doc=True):
-    """Fills in what `run_parser`'s options imply: `argv`, default `out` and `doc`, the buckets
-    as ints, and `--quick`'s one round and at most 24 timed messages."""
+def finish_run_args(args, argv, kind):
+    """Fills in what `run_parser`'s options imply: `argv`, the default `out`, the buckets as
+    ints, and `--quick`'s one round and at most 24 timed messages."""
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.out is None:
         name = pathlib.Path(args.data).resolve().name
         args.out = f"runs/{kind}/{name}{'_quick' if args.quick else ''}"
-    if args.doc is None and not args.quick and write_doc:
-        args.doc = "docs/benchmarks.md"
     args.buckets = tuple(int(b) for b in args.buckets.split(","))
     if args.quick:
         args.rounds, args.warmup = 1, 3

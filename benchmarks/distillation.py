@@ -26,6 +26,8 @@ from benchmarks.common import command, log, start
 from keras_compress.recipes import Candidate, CompressConfig, compress_text_classifier
 
 CANDIDATES = {
+    "1L": Candidate("1L", num_layers=1),
+    "2L_ffn50": Candidate("2L_ffn50", num_layers=2, intermediate_dim_fraction=0.5),
     "2L": Candidate("2L", num_layers=2),
     "3L_ffn50": Candidate("3L_ffn50", num_layers=3, intermediate_dim_fraction=0.5),
     "3L": Candidate("3L", num_layers=3),

@@ -1,501 +1,296 @@
-"""Per-message latency and macro-F1 of MiniLM on Sara: Keras fp32 vs TFLite exports (issue 5).
+"""Per-message latency and macro-F1 of one BERT text classifier served several ways (issue 5).
 
-    .venv/bin/python -m benchmarks.export_latency --data ../shared/data/sara --out runs/export_latency \
-        --model runs/pruning/sara/minilm_finetuned.keras --prune-heads 0.5 --bert-base --skip-modes
+    .venv/bin/python -m benchmarks.export_latency --model M.keras --prune-heads 0.5 --bert-base
 
-Loads a fine-tuned MiniLM-L6 (`--model`; without it, fine-tunes one with the test fixture's
-recipe: `--epochs` epochs, AdamW 5e-4, batch 32, length 32), optionally prunes heads and
-neurons during one more epoch (`--prune-heads`, `--prune-neurons`: the schedule and
-seeds of `benchmarks/pruning.py`, AdamW `--recovery-lr`); the uncompressed variants use a
-"control" that gets the same extra epoch without pruning. Then times, message by message
-over the real Sara test messages, at batch 1 and `--threads` threads, in one run:
-
-- `keras_fp32_64`: the control in Keras, padded to 64 tokens, in a compiled `tf.function`
-  (how the 2019 system served);
-- `keras_eager_64`: the same model called eagerly, first `--eager-limit` messages only;
-- `keras_int8_64`: the control after Keras 3's `model.quantize("int8")`, `tf.function`, 64;
-- `onnx_dynamic_int8_64`: Keras's ONNX export of the control at (1, 64) (`model.export(...,
-  format="onnx")`), `onnxruntime.quantization.quantize_dynamic`, onnxruntime with
-  `--threads` intra-op threads;
-- `tflite_dynamic_64`: `to_tflite(control, quantization="dynamic", sequence_lengths=(64,))`;
-- `tflite_buckets` (with pruning): the control exported with the buckets (`--buckets`);
-- `tflite_compressed`: the pruned model, `to_tflite(..., "dynamic", sequence_lengths=
-  --buckets)`: every message in its smallest bucket.
-
-Timing is interleaved per message: every message runs on all variants, in a fresh random
-order, before the next message, so load from other jobs on a shared machine falls on all
-variants alike. Each variant runs the message twice in a row, both timed: "cold" (right
-after another model, whose weights evicted this one's from the CPU caches) and "warm"
-(the repeat, as on a server that runs only this model). `--rounds` rounds; a message's
-time is its median over the rounds; a variant's latency is the mean, median and p90 over
-messages. All variants start from the same packed token ids; tokenization is timed once
-per message and reported on its own.
-
-`--bert-base` adds a random BERT-base classifier (12 x 768, 12 heads, FFN 3072, 67
-classes) with the pruned MiniLM's structure applied (the same fractions of heads and FFN
-neurons kept per layer), timed the same way at a static 64 tokens on random token ids:
-Keras fp32 uncompressed, TFLite dynamic int8 uncompressed and compressed.
-
-Writes `results.json` (and the exports) into `--out` and prints Markdown tables.
+`--model` (with `--prune-heads` / `--prune-neurons`: its control, one more epoch as the pruned
+arm gets in `benchmarks/pruning.py`) in Keras fp32 and `quantize("int8")` at 64 tokens, ONNX
+Runtime dynamic int8 at 64, `to_tflite(..., "dynamic")` at 64 and in `--buckets`; the compressed
+model (pruned, or `--compressed-model`) as TFLite in `--buckets`. `keras_compress.bench` times
+them (batch 1, interleaved, warm and cold); a peer that fails is recorded in `peers`.
 """
 
 import argparse
 import datetime
 import gc
 import json
-import os
-import pathlib
 import sys
 import time
+import traceback
 
 import keras
 import numpy as np
+import tensorflow as tf
+from keras import ops
 
 import keras_compress
-from benchmarks import _latency_peers, common
+from benchmarks import common
 from benchmarks.common import log
-from keras_compress.bench import (
-    FunctionRunner,
-    KerasRunner,
-    TFLiteRunner,
-    format_table,
-    machine,
-    machine_line,
-    time_messages,
-)
+from keras_compress import bench
 from keras_compress.callbacks import HeadPruning, NeuronPruning
 from keras_compress.evaluation import evaluate
-from keras_compress.export import ExportConfig, Parity, TFLiteClassifier, to_tflite
+from keras_compress.export import ExportConfig, Parity, to_tflite
 from keras_compress.layers import MaskedDense, PrunableAttention
 
-CANDIDATES = ("tflite_compressed", "tflite_buckets")
-BASES = ("keras_fp32_64", "keras_eager_64", "keras_int8_64", "onnx_dynamic_int8_64",
-         "tflite_dynamic_64")
+BASES = ("keras_fp32_64", "keras_int8_64", "onnx_dynamic_int8_64", "tflite_dynamic_64")
+PRUNE = {"neurons": (keras.layers.Dense, MaskedDense, NeuronPruning),  # in callback order
+         "heads": (keras.layers.MultiHeadAttention, PrunableAttention, HeadPruning)}
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="../shared/data/sara", help="folder with *.jsonl")
-    parser.add_argument("--out", default="runs/export_latency", help="output folder")
-    parser.add_argument("--model", help="a fine-tuned .keras to load instead of fine-tuning")
-    parser.add_argument("--compressed-model",
-                        help="a pruned .keras to load instead of pruning (--model: its control)")
-    parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (no --model)")
-    parser.add_argument("--prune-heads", type=float, default=0.0, help="fraction of heads")
-    parser.add_argument("--prune-neurons", type=float, default=0.0, help="fraction of FFN neurons")
-    parser.add_argument("--recovery-lr", type=float, default=1e-4,
-                        help="AdamW learning rate of the extra (pruning) epoch")
-    parser.add_argument("--seed", type=int, default=2019)
-    parser.add_argument("--buckets", default="8,16,32,64", help="compressed export's lengths")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=20, help="untimed calls per variant")
-    parser.add_argument("--rounds", type=int, default=3, help="timing rounds")
-    parser.add_argument("--eager-limit", type=int, default=100,
-                        help="messages timed for the (slow) eager Keras variant")
-    parser.add_argument("--limit", type=int, help="time only the first N test messages")
-    parser.add_argument("--skip-peers", action="store_true",
-                        help="skip the Keras int8 and ONNX Runtime variants")
-    parser.add_argument("--bert-base", action="store_true",
-                        help="also time a random BERT-base with the same compression structure")
-    parser.add_argument("--bert-base-messages", type=int, default=200,
-                        help="random-id messages timed for BERT-base (lengths of Sara test)")
-    parser.add_argument("--skip-modes", action="store_true",
-                        help="skip the comparison of quantization modes")
-    parser.add_argument("--modes-only", action="store_true",
-                        help="only compare quantization modes (of --model, or a new fine-tune)")
+    add = parser.add_argument
+    add("--data", default="../shared/data/sara", help="folder with {train,valid,test}.jsonl")
+    add("--out", default="runs/export_latency", help="output folder")
+    add("--model", required=True, help="the fine-tuned .keras text classifier")
+    add("--compressed-model", help="a compressed .keras to use instead of pruning --model")
+    add("--prune-heads", type=float, default=0.0, help="fraction of heads to prune")
+    add("--prune-neurons", type=float, default=0.0, help="fraction of FFN neurons to prune")
+    add("--recovery-lr", type=float, default=1e-4, help="AdamW rate of the extra epoch")
+    add("--seed", type=int, default=2019)
+    add("--buckets", default="8,16,32,64", help="sequence lengths of the bucketed exports")
+    add("--threads", type=int, default=2)
+    add("--warmup", type=int, default=20, help="untimed calls per variant")
+    add("--rounds", type=int, default=3, help="timing rounds")
+    add("--limit", type=int, help="time only the first N test messages")
+    add("--skip-peers", action="store_true", help="skip the Keras int8 and ONNX variants")
+    add("--bert-base", action="store_true", help="also time a random BERT-base, same structure")
+    add("--bert-base-messages", type=int, default=200, help="messages timed for BERT-base")
     args = parser.parse_args()
-    args.argv = sys.argv[1:]
+    args.argv, args.buckets = sys.argv[1:], tuple(int(b) for b in args.buckets.split(","))
     return args
 
 
 def main():
     args = parse_args()
     out = common.start(args.out, "export_latency", args.argv, args.threads)
-    encode, label_ids = common.load_data(args.data)
-    load_start = os.getloadavg()
-    info = machine(packages=("onnxruntime", "onnx", "tf2onnx"))
-
-    started = time.time()
-    if args.model:
-        base_path = pathlib.Path(args.model)
-        model = keras.saving.load_model(base_path)
-    else:
-        log(f"fine-tuning MiniLM, {args.epochs} epochs")
-        model = common.fine_tune_minilm(encode["train"], len(label_ids), epochs=args.epochs,
-                                        learning_rate=5e-4, shuffle_seed=0, verbose=2)
-        base_path = out / "minilm_sara.keras"
-        model.save(base_path)
-    baseline_test = evaluate(model, *encode["test"])
-    log(f"fine-tuned model {base_path}: test {baseline_test}")
-    compressed, control_path = model, base_path
-    if args.compressed_model:  # reuse a pruned model; --model is then its control
-        compressed = keras.saving.load_model(args.compressed_model)
-    elif args.prune_heads or args.prune_neurons:
-        # Same training budget for both: one more epoch, pruning or not.
-        compressed = prune(keras.saving.load_model(base_path), encode["train"], args.prune_heads,
-                           args.prune_neurons, args.recovery_lr, args.seed)
-        model = prune(keras.saving.load_model(base_path), encode["train"], 0.0, 0.0,
-                      args.recovery_lr, args.seed)
-        compressed.save(out / "pruned.keras")
-        control_path = out / "control.keras"
-        model.save(control_path)
-    train_seconds = time.time() - started
-    keras_scores = {"fine_tuned": baseline_test, "control": evaluate(model, *encode["test"])}
-    if compressed is not model:
-        keras_scores["compressed"] = evaluate(compressed, *encode["test"])
-    log(f"Keras macro-F1 on all test messages (preprocessor, length 32): {keras_scores}")
-
-    if args.modes_only:
-        results = {"command": command_line(args), "date": datetime.date.today().isoformat(),
-                   "machine": machine_line(info), "load_average_1_5_15_min": os.getloadavg(),
-                   "modes": compare_modes(model, encode, out)}
-        (out / "modes.json").write_text(json.dumps(results, indent=2) + "\n")
-        print_table(results)
-        return
-
-    names = sorted(label_ids, key=label_ids.get)
-    bucket_lengths = tuple(int(b) for b in args.buckets.split(","))
-    texts, gold = encode["test"]
-    if args.limit:
-        texts, gold = texts[: args.limit], gold[: args.limit]
-    keras_fp32 = KerasRunner(model, sequence_length=64, name="keras_fp32_64")
-    inputs = [keras_fp32.prepare(text) for text in texts]  # packed at 64, for the checks
-
-    runners, exports, peers = minilm_runners(args, model, compressed, control_path, names,
-                                             bucket_lengths, encode, inputs, out, keras_fp32)
-    log(f"timing {len(runners)} MiniLM variants x {len(texts)} messages x {args.rounds} rounds")
-    timings = time_messages(runners, texts, rounds=args.rounds, modes=("cold", "warm"),
-                            warmup=args.warmup, limits={"keras_eager_64": args.eager_limit},
-                            progress=False)
-
-    results = {
-        "command": command_line(args),
-        "date": datetime.date.today().isoformat(),
-        "machine": machine_line(info),
-        "versions": info,
-        "threads": args.threads,
-        "load_average_1_5_15_min": {"at_start": rounded(load_start),
-                                    **timings.settings["load_average"]},
-        "messages": len(texts),
-        "rounds": args.rounds,
-        "buckets": list(bucket_lengths),
-        "prune": {"heads": args.prune_heads, "neurons": args.prune_neurons,
-                  "recovery_lr": args.recovery_lr},
-        "train_seconds": round(train_seconds, 1),
-        "keras_test_all_messages": keras_scores,
-        "variants": {},
-        "peers": peers,
-    }
-    for name in timings.names:
-        # Flat mean_ms / median_ms / p90_ms / messages: the warm times (benchmarks/run.py).
-        entry = {**stats(timings, name, "warm"),
-                 **{kind: stats(timings, name, kind) for kind in ("warm", "cold")},
-                 **timings.scores(name, gold)}
-        if name in exports:
-            report = exports[name]
-            entry.update(size_mb=report.size_bytes / 1e6, params=report.params,
-                         parity_agreement_valid=report.parity["label_agreement"],
-                         parity_max_abs_diff_valid=report.parity["max_abs_diff"])
-        results["variants"][name] = entry
-    results["variants"]["tokenize"] = stats(timings, "keras_fp32_64", "prepare")
-    results["bucket_share"] = runners[-1].bucket_share(texts)
-    pairs = [(c, b) for c in CANDIDATES + ("tflite_dynamic_64",) for b in BASES
-             if c != b and {c, b} <= set(timings.names)]
-    results["ratios"] = {kind: ratios(timings, kind, pairs) for kind in ("warm", "cold")}
-    results["macro_f1_minus_keras_fp32_64_points"] = {
-        name: 100 * (e["macro_f1"] - results["variants"]["keras_fp32_64"]["macro_f1"])
-        for name, e in results["variants"].items() if "macro_f1" in e}
-    results["targets"] = targets(results)
-    if compressed is not model:
-        results["compressed_structure"] = [
-            {"heads_kept": h, "neurons_kept": n} for h, n in _latency_peers.kept_structure(compressed)]
+    data, label_ids = common.load_data(args.data)
+    info = bench.machine(packages=("onnxruntime", "onnx", "tf2onnx"))
+    results = {"command": common.command("export_latency", args.argv), "versions": info,
+               "date": datetime.date.today().isoformat(), "machine": bench.machine_line(info),
+               "threads": args.threads, "rounds": args.rounds, "buckets": list(args.buckets),
+               "prune": {"heads": args.prune_heads, "neurons": args.prune_neurons}}
+    model, compressed, control_path = load_models(args, data, out, results)
+    texts, gold = (split[: args.limit] for split in data["test"])
+    runners, exports, results["peers"] = variants(args, model, compressed, control_path,
+                                                  sorted(label_ids, key=label_ids.get), data,
+                                                  texts, out)
+    log(f"timing {len(runners)} variants x {len(texts)} messages x {args.rounds} rounds")
+    timings = bench.time_messages(runners, texts, rounds=args.rounds, warmup=args.warmup,
+                                  progress=False)
+    pairs = [(c, b) for c in ("tflite_compressed", "tflite_buckets", "tflite_dynamic_64")
+             for b in BASES if c != b and {c, b} <= set(timings.names)]
+    results.update(summary(timings, exports, pairs, gold), messages=len(texts),
+                   bucket_share=runners[-1].bucket_share(texts))
+    results["variants"]["tokenize"] = timings.stats("keras_fp32_64", "prepare")
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-
     if args.bert_base:
-        structure = _latency_peers.kept_structure(compressed)
-        del runners
+        del runners, timings  # their interpreters and traces
         gc.collect()
-        lengths = [int(p["padding_mask"].sum()) for p in inputs]
-        results["bert_base"] = bert_base(args, structure, len(label_ids), lengths, out,
-                                         keras_fp32.tokenizer)
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    if not args.skip_modes:
-        results["modes"] = compare_modes(model, encode, out)
+        results["bert_base"] = bert_base(args, compressed, len(label_ids),
+                                         texts[: args.bert_base_messages], out, model)
     results["seconds"] = round(time.time() - common.STARTED, 1)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print_table(results)
+    print_tables(results)
     log(f"done; {out / 'results.json'}")
 
 
-# ---------------------------------------------------------------------------- variants
+def load_models(args, data, out, results):
+    """`(uncompressed model, compressed model, the uncompressed one's path)`; their Keras scores
+    on all test messages (through the preprocessor) go into `results`."""
+    started, path = time.time(), args.model
+    model = compressed = keras.saving.load_model(path)
+    scores = {"fine_tuned": evaluate(model, *data["test"])}
+    if args.compressed_model:  # --model is then its uncompressed reference
+        compressed = keras.saving.load_model(args.compressed_model)
+    elif args.prune_heads or args.prune_neurons:  # the same extra epoch, pruning or not
+        compressed = prune(path, data["train"], args, neurons=args.prune_neurons,
+                           heads=args.prune_heads)
+        model, path = prune(path, data["train"], args), out / "control.keras"
+        compressed.save(out / "pruned.keras")
+        model.save(path)
+        scores["control"] = evaluate(model, *data["test"])
+    if compressed is not model:
+        scores["compressed"] = evaluate(compressed, *data["test"])
+    results.update(train_seconds=round(time.time() - started, 1), keras_test_all_messages=scores)
+    return model, compressed, path
 
 
-def minilm_runners(args, model, compressed, control_path, names, bucket_lengths, encode,
-                   inputs, out, keras_fp32):
-    """`([keras_compress.bench runners], {name: ExportReport}, peer info)`; the Keras and
-    ONNX variants at 64 tokens (`keras_fp32`'s packing), the TFLite ones in their buckets."""
-
-    parity = Parity.for_quantization("dynamic", data=encode["valid"][0])
-    log("exporting TFLite")
-
-    def export(exported, path, lengths):
-        return to_tflite(exported, path, ExportConfig("dynamic", sequence_lengths=lengths),
-                         parity=parity, label_names=names, verbose=False)
-
-    exports = {
-        "tflite_dynamic_64": export(model, out / "dynamic_64.tflite", (64,)),
-        "tflite_compressed": export(compressed, out / "compressed.tflite", bucket_lengths),
-    }
-    if compressed is not model:  # buckets without pruning, to separate the two effects
-        exports["tflite_buckets"] = export(model, out / "buckets.tflite", bucket_lengths)
-    for name, report in exports.items():
-        log(f"{name}: {report.size_bytes / 1e6:.1f} MB, parity on valid: max abs diff "
-            f"{report.parity['max_abs_diff']:.3g}, label agreement "
-            f"{report.parity['label_agreement']:.4f}")
-
-    def keras_eager(packed):
-        return np.asarray(model(packed, training=False))
-
-    runners = [keras_fp32, FunctionRunner(keras_eager, name="keras_eager_64",
-                                          prepare=keras_fp32.prepare)]
-    peers = {}
-    if not args.skip_peers:
-        log('Keras model.quantize("int8") of the control')
-        int8_model, peers["keras_int8_64"] = _latency_peers.keras_int8(control_path)
-        if int8_model is not None:
-            int8 = KerasRunner(int8_model, sequence_length=64, name="keras_int8_64",
-                               tokenizer=keras_fp32.tokenizer)
-            try:  # traces it once; a failure here is recorded like a failed quantize
-                int8.run(inputs[0])
-                runners.append(int8)
-            except Exception as error:  # recorded as the result
-                peers["keras_int8_64"]["error"] = f"call: {_latency_peers.short_error(error)}"
-        log(f"keras_int8_64: {peers['keras_int8_64']}")
-        log("Keras ONNX export of the control + onnxruntime quantize_dynamic")
-        check = {k: np.concatenate([p[k] for p in inputs[:16]]) for k in inputs[0]}
-        run, peers["onnx_dynamic_int8_64"] = _latency_peers.onnx_dynamic_int8(model, out / "onnx", 64,
-                                                                args.threads, check)
-        if run is not None:
-            runners.append(FunctionRunner(run, name="onnx_dynamic_int8_64",
-                                          prepare=keras_fp32.prepare))
-        log(f"onnx_dynamic_int8_64: {peers['onnx_dynamic_int8_64']}")
-    runners += [TFLiteRunner(report.path, threads=args.threads, name=name,
-                             tokenizer=keras_fp32.tokenizer) for name, report in exports.items()]
-    return runners, exports, peers
-
-
-def stats(timings, name, mode):
-    return {**timings.stats(name, mode), "messages": timings.messages(name)}
-
-
-def ratios(timings, kind, pairs):
-    """`base / candidate` latency (mean and median) for `(candidate, base)` pairs, over
-    the messages both timed."""
-    return {f"{c}_vs_{b}": {"mean": timings.speedup(b, c, kind, "mean"),
-                            "median": timings.speedup(b, c, kind, "median"),
-                            "messages": min(timings.messages(b), timings.messages(c))}
-            for c, b in pairs}
-
-
-def targets(results):
-    """The issue's targets for the compressed export, met or not, on mean and median."""
-    r, v = results["ratios"], results["variants"]
-    found = {}
-    for key, base, factor in (("20x_vs_keras_fp32_64", "keras_fp32_64", 20),
-                              ("3x_vs_tflite_dynamic_64", "tflite_dynamic_64", 3)):
-        for kind in ("warm", "cold"):
-            ratio = r[kind].get(f"tflite_compressed_vs_{base}")
-            if ratio:
-                found.setdefault(key, {})[kind] = {
-                    "mean": ratio["mean"], "median": ratio["median"],
-                    "met_on_mean": ratio["mean"] >= factor,
-                    "met_on_median": ratio["median"] >= factor}
-    drop = 100 * (v["keras_fp32_64"]["macro_f1"] - v["tflite_compressed"]["macro_f1"])
-    keras_scores = results["keras_test_all_messages"]
-    drop_fine_tuned = 100 * (keras_scores["fine_tuned"]["macro_f1"] - v["tflite_compressed"]["macro_f1"])
-    found["macro_f1_within_1_point"] = {
-        "drop_vs_control_keras_fp32_64_points": drop,
-        "drop_vs_fine_tuned_before_extra_epoch_points": drop_fine_tuned,
-        "met_vs_control": drop <= 1.0, "met_vs_fine_tuned": drop_fine_tuned <= 1.0}
-    return found
-
-
-def rounded(values):
-    return [round(x, 2) for x in values]
-
-
-# ---------------------------------------------------------------------------- BERT-base
-
-
-def bert_base(args, structure, num_classes, real_lengths, out, tokenizer):
-    """Random BERT-base, uncompressed vs `structure`, static length 64, interleaved. The
-    messages are random token ids of the real messages' lengths: message `"i"` is the i-th
-    (`tokenizer` only satisfies KerasRunner; the ids come packed)."""
-
-
-    log(f"BERT-base: building, structure (heads, neurons kept) per MiniLM layer {structure}")
-    plain, masked, kept = _latency_peers.bert_base_pair(structure, num_classes)
-    count = min(args.bert_base_messages, len(real_lengths))
-    rng = np.random.default_rng(1)
-    inputs = []
-    for n in real_lengths[:count]:
-        n = min(n, 64)
-        ids = np.zeros((1, 64), "int32")
-        ids[0, :n] = [101, *rng.integers(1000, 30522, n - 2), 102]
-        mask = (np.arange(64) < n).astype("int32")[None]
-        inputs.append({"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": mask})
-    exports = {}
-    for name, model in (("tflite_dynamic_64", plain), ("tflite_compressed_64", masked)):
-        log(f"BERT-base: exporting {name}")
-        exports[name] = to_tflite(model, out / f"bert_base_{name}.tflite",
-                                  ExportConfig("dynamic", sequence_lengths=(64,)),
-                                  parity=Parity(atol=None, min_agreement=None), verbose=False)
-    result = {"messages": count, "rounds": args.rounds, "kept_per_layer": kept,
-              "params_uncompressed": int(plain.count_params()),
-              "params_compressed": exports["tflite_compressed_64"].params, "variants": {}}
-    del masked
-    gc.collect()
-    keras_plain = KerasRunner(plain, sequence_length=64, tokenizer=tokenizer)
-    calls = {"keras_fp32_64": keras_plain.run}
-    for name, report in exports.items():
-        calls[name] = TFLiteClassifier(report.path, num_threads=args.threads).outputs
-    runners = [FunctionRunner(call, name=name, prepare=lambda text: inputs[int(text)])
-               for name, call in calls.items()]
-    log(f"BERT-base: timing {len(runners)} variants x {count} messages x {args.rounds} rounds")
-    timings = time_messages(runners, [str(i) for i in range(count)], rounds=args.rounds,
-                            warmup=args.warmup, progress=False)
-    result["load_average_1_5_15_min"] = timings.settings["load_average"]
-    for name in calls:
-        entry = {kind: stats(timings, name, kind) for kind in ("warm", "cold")}
-        if name in exports:
-            report = exports[name]
-            entry.update(size_mb=report.size_bytes / 1e6, params=report.params,
-                         parity_max_abs_diff_random=report.parity["max_abs_diff"])
-        result["variants"][name] = entry
-    result["ratios"] = {kind: ratios(timings, kind, (
-        ("tflite_dynamic_64", "keras_fp32_64"), ("tflite_compressed_64", "keras_fp32_64"),
-        ("tflite_compressed_64", "tflite_dynamic_64"))) for kind in ("warm", "cold")}
-    return result
-
-
-# ---------------------------------------------------------------------------- training
-
-
-def command_line(args):
-    return common.command("export_latency", args.argv)
-
-
-def prune(model, train, heads, neurons, lr, seed):
-    """One more epoch (AdamW `lr`) that removes `heads` / `neurons` fractions with the
-    schedule, importance batches and seeds of `benchmarks/pruning.py` (0 -> target over
-    the first half of the epoch, 5 pruning events, then recovery); 0 and 0: just the
-    epoch (the control)."""
-
-
-    keras.utils.set_random_seed(seed + 1)  # as pruning.py's run_config, for every arm
-    mapping = {}
-    if heads:
-        mapping[keras.layers.MultiHeadAttention] = PrunableAttention
-    if neurons:
-        mapping[keras.layers.Dense] = MaskedDense
-    if mapping:
-        keras_compress.swap_layers(model, mapping)
-    model.compile(optimizer=keras.optimizers.AdamW(lr),
+def prune(path, train, args, **fractions):
+    """`path`'s model after one more epoch that prunes `fractions` (`neurons=`, `heads=`; none:
+    the control) with the schedule, importance batches and seeds of `benchmarks/pruning.py`."""
+    keras.utils.set_random_seed(args.seed + 1)  # as pruning.py, for both arms
+    model = keras.saving.load_model(path)
+    fractions = {kind: fraction for kind, fraction in fractions.items() if fraction}
+    if fractions:
+        keras_compress.swap_layers(model, {PRUNE[kind][0]: PRUNE[kind][1] for kind in fractions})
+    model.compile(optimizer=keras.optimizers.AdamW(args.recovery_lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    batches = common.shuffled_batches(*train, 32, seed + 1)
-    steps = int(batches.cardinality())
-    scoring = common.shuffled_batches(*train, 32, seed + 2)  # importance batches
-    callbacks = []
-    if neurons:
-        callbacks.append(NeuronPruning(common.schedule_for(neurons, steps), data=scoring, num_batches=4))
-    if heads:
-        callbacks.append(HeadPruning(common.schedule_for(heads, steps), data=scoring, num_batches=4))
-    log(f"extra epoch: {steps} steps, AdamW {lr}, heads {heads}, neurons {neurons}")
+    batches = common.shuffled_batches(*train, 32, args.seed + 1)
+    steps, scoring = int(batches.cardinality()), common.shuffled_batches(*train, 32, args.seed + 2)
+    callbacks = [PRUNE[kind][2](common.schedule_for(fraction, steps), data=scoring, num_batches=4)
+                 for kind, fraction in fractions.items()]
+    log(f"extra epoch: {steps} steps, AdamW {args.recovery_lr}, pruning {fractions or 'nothing'}")
     model.fit(batches.repeat(), steps_per_epoch=steps, epochs=1, verbose=2, callbacks=callbacks)
     return model
 
 
-def compare_modes(model, encode, out):
-    """Each quantization mode of the uncompressed model, buckets (16, 64), batch 1 (and
-    dynamic with any batch size): size and parity with Keras on Sara valid (no tolerance).
-    (Latency: time the files with keras_compress.bench; the exporter no longer times.)"""
-    rng = np.random.default_rng(0)
-    train_texts = encode["train"][0]
-    calibration = [train_texts[i] for i in rng.choice(len(train_texts), 200, replace=False)]
-    modes = {}
-    for mode, batch_size in ((None, 1), ("float16", 1), ("dynamic", 1), ("dynamic", None),
-                             ("int8", 1)):
-        started = time.time()
-        name = (mode or "float32") + ("" if batch_size else ", any batch size")
-        config = ExportConfig(mode, sequence_lengths=(16, 64), batch_size=batch_size,
-                              representative_data=calibration if mode == "int8" else None)
-        report = to_tflite(model, out / f"mode_{mode or 'float32'}_{batch_size}.tflite", config,
-                           parity=Parity(encode["valid"][0], atol=None, min_agreement=None),
-                           verbose=False)
-        modes[name] = {
-            "seconds": round(time.time() - started, 1), "size_mb": report.size_bytes / 1e6,
-            "max_abs_diff": report.parity["max_abs_diff"],
-            "label_agreement_valid": report.parity["label_agreement"],
-            "float_ops": report.float_ops,
-        }
-    return modes
+def variants(args, model, compressed, control_path, names, data, texts, out):
+    """`(runners, {name: ExportReport}, {peer: info})`: Keras and ONNX padded to 64 tokens as
+    `keras_fp32_64` packs them, TFLite in its buckets (`tflite_compressed` last)."""
+    fp32 = bench.KerasRunner(model, sequence_length=64, name="keras_fp32_64")
+    runners = [fp32]
+    peers = {} if args.skip_peers else {"keras_int8_64": {}, "onnx_dynamic_int8_64": {}}
+    if peers:
+        check = [fp32.prepare(text) for text in texts[:16]]
+        runners += [runner for runner in (
+            attempt(peers["keras_int8_64"], keras_int8, control_path, fp32, check),
+            attempt(peers["onnx_dynamic_int8_64"], onnx_dynamic_int8, fp32, out, args.threads,
+                    check)) if runner is not None]
+    exports = {"tflite_dynamic_64": (model, (64,))}
+    if compressed is not model:  # buckets without compression: the two effects apart
+        exports["tflite_buckets"] = (model, args.buckets)
+    exports["tflite_compressed"] = (compressed, args.buckets)
+    parity = Parity.for_quantization("dynamic", data=data["valid"][0])
+    for name, (exported, lengths) in exports.items():
+        exports[name] = report = to_tflite(
+            exported, out / f"{name}.tflite", ExportConfig("dynamic", sequence_lengths=lengths),
+            parity=parity, label_names=names, verbose=False)
+        log(f"{name}: {report.size_bytes / 1e6:.1f} MB, parity on valid {report.parity}")
+        runners.append(bench.TFLiteRunner(report.path, threads=args.threads, name=name,
+                                          tokenizer=fp32.tokenizer))
+    return runners, exports, peers
 
 
-# ---------------------------------------------------------------------------- tables
+def attempt(info, build, *args):
+    """`build(info, *args)` (a runner), or `None` with the error in `info` (a result)."""
+    try:
+        return build(info, *args)
+    except Exception as error:  # a peer that fails on this stack is a result
+        traceback.print_exc()
+        info["error"] = f"{type(error).__name__}: {' '.join(str(error).split())}"
+        log(f"{build.__name__} does not run: {info['error']}")
 
 
-def print_table(results):
-    if results.get("variants"):
-        print_variants(results, format_table)
+def keras_int8(info, path, fp32, check):
+    """Keras 3 `model.quantize("int8")` of the saved control, padded to 64 tokens."""
+    model = keras.saving.load_model(path)
+    model.preprocessor(["hello"])  # builds a loaded tokenizer: quantize() refuses unbuilt layers
+    model.quantize("int8")
+    runner = bench.KerasRunner(model, sequence_length=64, name="keras_int8_64",
+                               tokenizer=fp32.tokenizer)
+    runner.run(check[0])  # traces it: a failure here is a failed peer too
+    return runner
+
+
+def onnx_dynamic_int8(info, fp32, folder, threads, check):
+    """Keras's ONNX export of the control at (1, 64), onnxruntime `quantize_dynamic` (QInt8), run
+    on `threads` threads without spinning (idle workers would take the next variant's cores)."""
+    import onnxruntime
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    float_path, path = folder / "control_64.onnx", folder / "control_64_int8.onnx"
+    spec = {name: tf.TensorSpec((1, 64), tf.int32, name=name) for name in check[0]}
+    fp32.model.export(str(float_path), format="onnx", verbose=False, input_signature=[spec])
+    quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QInt8)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    runner = bench.FunctionRunner(lambda x: session.run(None, {n: x[n] for n in names})[0][0],
+                                  name="onnx_dynamic_int8_64", prepare=fp32.prepare)
+    logits, reference = (np.stack([run(x) for x in check]) for run in (runner.run, fp32.run))
+    info.update(size_mb=path.stat().st_size / 1e6,
+                max_abs_diff_vs_keras=float(np.abs(logits - reference).max()),
+                label_agreement_vs_keras=float(np.mean(logits.argmax(-1) == reference.argmax(-1))))
+    return runner
+
+
+def summary(timings, exports, pairs, gold=None):
+    """Per variant warm stats (flat, as benchmarks/run.py reads them), warm and cold, scores and
+    export; `base / candidate` ratios of the `(candidate, base)` pairs (on shared messages)."""
+    found = {}
+    for name in timings.names:
+        entry = found[name] = {mode: {**timings.stats(name, mode), "messages":
+                                      timings.messages(name)} for mode in bench.MODES}
+        entry.update(entry["warm"], **({} if gold is None else timings.scores(name, gold)))
+        if name in exports:
+            entry.update(size_mb=exports[name].size_bytes / 1e6, params=exports[name].params,
+                         parity=exports[name].parity)
+    ratios = {mode: {f"{c}_vs_{b}": {stat: timings.speedup(b, c, mode, stat)
+                                     for stat in ("mean", "median")} for c, b in pairs}
+              for mode in bench.MODES}
+    return {"variants": found, "ratios": ratios,
+            "load_average_1_5_15_min": timings.settings["load_average"]}
+
+
+def bert_base(args, compressed, num_classes, texts, out, model):
+    """A random BERT-base classifier and a copy whose layer `j` keeps the fractions of heads and
+    FFN neurons that `compressed`'s layer `j * layers // 12` keeps (in masks; the heads with the
+    largest output projections, the neurons with the largest input weights), timed at 64 tokens
+    on `texts` packed by `model`'s tokenizer (BERT's vocabulary; the weights are random)."""
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(30522, 12, 12, 768, 3072)  # 12 x 768, FFN 3072
+    plain = keras_hub.models.BertTextClassifier(backbone, num_classes, preprocessor=None)
+    masked = type(plain).from_config(plain.get_config())
+    masked.set_weights(plain.get_weights())
+    keras_compress.swap_layers(masked, {swap[0]: swap[1] for swap in PRUNE.values()})
+    sources = compressed.backbone.transformer_layers
+    for j, layer in enumerate(masked.backbone.transformer_layers):
+        source = sources[j * len(sources) // 12]
+        attention, ffn = layer._self_attention_layer, layer._feedforward_intermediate_dense
+        for mask, rows, kept in (  # kept: the compressed layer's mask (1.0: none)
+                (attention.head_mask, attention._output_dense.kernel,
+                 getattr(source._self_attention_layer, "head_mask", 1.0)),
+                (ffn.unit_mask, ops.transpose(ffn.kernel),
+                 getattr(source._feedforward_intermediate_dense, "unit_mask", 1.0))):
+            rows = ops.convert_to_numpy(rows).reshape(mask.shape[0], -1)
+            count = max(1, round(float(np.mean(ops.convert_to_numpy(kept))) * len(rows)))
+            largest = np.argsort(-np.linalg.norm(rows, axis=1))[:count]
+            mask.assign(np.isin(np.arange(len(rows)), largest).astype("float32"))
+    exports = {name: to_tflite(m, out / f"bert_base_{name}.tflite",
+                               ExportConfig("dynamic", sequence_lengths=(64,)), verbose=False,
+                               parity=Parity(atol=None, min_agreement=None))
+               for name, m in (("tflite_dynamic_64", plain), ("tflite_compressed_64", masked))}
+    del masked
+    gc.collect()
+    runners = [bench.KerasRunner(plain, name="keras_fp32_64",
+                                 tokenizer=model.preprocessor.tokenizer)]
+    runners += [bench.TFLiteRunner(r.path, threads=args.threads, name=name,
+                                   tokenizer=runners[0].tokenizer) for name, r in exports.items()]
+    log(f"BERT-base: timing {len(runners)} variants x {len(texts)} messages")
+    timings = bench.time_messages(runners, texts, rounds=args.rounds, warmup=args.warmup,
+                                  progress=False)
+    pairs = [("tflite_dynamic_64", "keras_fp32_64"), ("tflite_compressed_64", "keras_fp32_64"),
+             ("tflite_compressed_64", "tflite_dynamic_64")]
+    return {**summary(timings, exports, pairs), "messages": len(texts),
+            "params_uncompressed": int(plain.count_params()),
+            "params_compressed": exports["tflite_compressed_64"].params}
+
+
+def print_tables(results):
+    """The variants and their ratios (and BERT-base's); peer errors, bucket share, Keras scores."""
+    print(*(f"{name} does not run: {p['error']}" for name, p in results["peers"].items()
+            if "error" in p), sep="\n")
+    blocks = [(f"{results['messages']} test messages, batch 1, {results['threads']} threads, "
+               f"{results['rounds']} interleaved rounds, {results['machine']}", results)]
     if "bert_base" in results:
-        b = results["bert_base"]
-        print(f"\nBERT-base shape (random weights), static 64 tokens, {b['messages']} messages, "
-              f"load {b['load_average_1_5_15_min']}; kept per layer {b['kept_per_layer']}")
-        print(format_table([timing_row(name, e) for name, e in b["variants"].items()]))
-        print_ratios(b["ratios"])
-    if "modes" in results:
-        print()
-        print(format_table([
-            {"mode (buckets 16, 64)": mode, "size MB": e["size_mb"],
-             "max abs diff": e["max_abs_diff"],
-             "label agreement (valid)": f"{e['label_agreement_valid']:.2%}"}
-            for mode, e in results["modes"].items()]))
-
-
-def timing_row(name, e):
-    """A table row: warm and cold mean / median / p90 ms, scores and size when known."""
-    row = {"variant": name, "messages": e["warm"].get("messages")}
-    for kind in ("warm", "cold"):
-        row.update({f"{kind} {stat} ms": e[kind][f"{stat}_ms"]
-                    for stat in ("mean", "median", "p90")})
-    for key, label in (("macro_f1", "macro-F1"), ("accuracy", "accuracy"), ("size_mb", "size MB")):
-        row[label] = e.get(key)
-    return row
-
-
-def print_ratios(found):
-    for kind, pairs in found.items():
-        for key, value in pairs.items():
-            print(f"{kind}: {key}: {value['mean']:.2f}x mean, {value['median']:.2f}x median")
-
-
-def print_variants(results, format_table):
-    v = results["variants"]
-    print(f"\n{results['messages']} Sara test messages, batch 1, {results['threads']} threads, "
-          f"{results['rounds']} interleaved rounds, {results['date']}, {results['machine']}, "
-          f"load average (1, 5, 15 min) {results['load_average_1_5_15_min']}")
-    print(format_table([timing_row(name, e) for name, e in v.items() if name != "tokenize"]))
-    t = v["tokenize"]
-    print(f"tokenization alone: mean {t['mean_ms']:.3f} ms, median {t['median_ms']:.3f} ms")
-    for name, peer in results.get("peers", {}).items():
-        if "error" in peer:
-            print(f"{name}: does not run: {peer['error']}")
-    print_ratios(results["ratios"])
-    print("macro-F1 minus keras_fp32_64 (points):",
-          json.dumps({k: round(x, 2) for k, x in results["macro_f1_minus_keras_fp32_64_points"].items()}))
-    print("Keras macro-F1, all test messages:", json.dumps(results["keras_test_all_messages"]))
-    print("targets:", json.dumps(results["targets"], indent=1))
-    print("bucket share:", results["bucket_share"])
+        blocks.append(("BERT-base shape, random weights, 64 tokens", results["bert_base"]))
+    for title, block in blocks:
+        print(f"\n{title}, load average {block['load_average_1_5_15_min']}")
+        print(bench.format_table([{"variant": name, "messages": e.get("messages"), **{
+            f"{mode} {stat} ms": e.get(mode, e if mode == "warm" else {}).get(f"{stat}_ms")
+            for mode in bench.MODES for stat in ("mean", "median", "p90")},
+            "macro-F1": e.get("macro_f1"), "accuracy": e.get("accuracy"),
+            "size MB": e.get("size_mb")} for name, e in block["variants"].items()]))
+        print(bench.format_table([{"base / candidate": pair, **{
+            f"{mode} {stat}": f"{block['ratios'][mode][pair][stat]:.2f}x"
+            for mode in bench.MODES for stat in ("mean", "median")}}
+            for pair in block["ratios"]["warm"]]))
+    print("bucket share:", results["bucket_share"], "\nKeras, all test messages:",
+          json.dumps(results["keras_test_all_messages"]))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 import keras_compress
+from keras_compress.bench import format_table
 from keras_compress.callbacks import HeadPruning, MagnitudePruning, NeuronPruning
 from keras_compress.export import ExportConfig, to_tflite
 from keras_compress.layers import MaskedDense, MaskedEinsumDense, PrunableAttention
@@ -109,10 +110,8 @@ def main(argv=None):
         print(family, cells, flush=True)
     print(f"\nMeasured {datetime.date.today()} with `PYTHONPATH=$PWD python benchmarks/generality.py`"
           " (tiny random configs, CPU).\n")
-    print("| model | " + " | ".join(COLUMNS) + " |")
-    print("|---" * (len(COLUMNS) + 1) + "|")
-    for family, cells in rows:
-        print(f"| {family} | " + " | ".join(cells.get(c, "not reached") for c in COLUMNS) + " |")
+    print(format_table([{"model": family, **{c: cells.get(c, "not reached") for c in COLUMNS}}
+                        for family, cells in rows]))
 
 
 if __name__ == "__main__":

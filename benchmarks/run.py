@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/run.py                     # everything: hours on 2 cores
     .venv/bin/python benchmarks/run.py --summary-only      # rebuild the summary from runs/
 
-Each benchmark script writes its own section of docs/benchmarks.md and a `results.json`
-under runs/; this script runs them one after the other (`--only` picks some) and then
+Each benchmark script prints its tables and writes a `results.json` (or the main job's
+`report.json`) under runs/; this script runs them one after the other (`--only` picks some), then
 writes the "## Summary" section: for each data set, one table of methods x (macro-F1,
 accuracy, size, per-message latency ratio vs Keras fp32 in the same script run), and a
-macro-F1-vs-speed plot (docs/img/pareto_<data>.png) with the Pareto front marked.
+macro-F1-vs-speed plot (docs/img/pareto_<data>.png) with the Pareto front marked. The tfmot
+peers' tables are in their own sections of docs/benchmarks.md.
 
 Ratios are only taken within one script's run (every script times its variants
 interleaved, message by message); rows from different scripts are not compared by their
@@ -18,6 +19,7 @@ import argparse
 import json
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -27,32 +29,27 @@ PYTHON = sys.executable
 DATA = ROOT.parent / "shared" / "data"
 
 # The scripts, in the order they run, with the arguments of the documented runs.
-STEPS = {
-    "pruning_sara": ["-m", "benchmarks.pruning", "--data", f"{DATA}/sara", "--baseline-epochs", "12",
-                     "--recovery-epochs", "1"],
-    "pruning_clinc150": ["-m", "benchmarks.pruning", "--data", f"{DATA}/clinc150",
-                         "--baseline-epochs", "3", "--recovery-epochs", "0.25", "--configs",
-                         "unstructured_50,neurons_50,heads_50,heads50_neurons50", "--no-peer",
-                         "--timing-messages", "550"],
-    "export_latency_sara": ["-m", "benchmarks.export_latency", "--data", f"{DATA}/sara",
-                            "--out", "runs/export_latency/issue5_full",
-                            "--model", "runs/pruning/sara/minilm_finetuned.keras",
-                            "--prune-heads", "0.5", "--bert-base", "--bert-base-messages", "100",
-                            "--skip-modes", "--rounds", "3"],
-    "distillation_sara": ["-m", "benchmarks.distillation", "--data", f"{DATA}/sara",
-                          "--teacher", "runs/pruning/sara/minilm_finetuned.keras"],
-    "distillation_clinc150": ["-m", "benchmarks.distillation", "--data", f"{DATA}/clinc150",
-                              "--teacher", "runs/pruning/clinc150/minilm_finetuned.keras",
-                              "--candidates", "2L,3L", "--student-epochs", "3",
-                              "--timing-messages", "550"],
-    "export_latency_student_sara": ["-m", "benchmarks.export_latency", "--data", f"{DATA}/sara",
-                                    "--out", "runs/export_latency/issue5_student",
-                                    "--model", "runs/pruning/sara/minilm_finetuned.keras",
-                                    "--compressed-model", "runs/distillation/sara/models/3L.keras",
-                                    "--skip-modes", "--rounds", "3"],
-    "qat_clustering_sara": ["-m", "benchmarks.qat_clustering", "--data", f"{DATA}/sara"],
-    "peer_qat_clustering_sara": ["-m", "benchmarks.peer_qat_clustering", "--data", f"{DATA}/sara"],
-}
+TEACHERS = "runs/pruning/{data}/minilm_finetuned.keras"
+STEPS = {name: ["-m", *shlex.split(line.format(data=DATA))] for name, line in {
+    "pruning_sara": "benchmarks.pruning --data {data}/sara --baseline-epochs 12 --recovery-epochs 1",
+    "pruning_clinc150": "benchmarks.pruning --data {data}/clinc150 --baseline-epochs 3 "
+                        "--recovery-epochs 0.25 --no-peer --timing-messages 550 --configs "
+                        "unstructured_50,neurons_50,heads_50,heads50_neurons50",
+    "export_latency_sara": "benchmarks.export_latency --data {data}/sara --out "
+                           "runs/export_latency/issue5_full --model " + TEACHERS.format(data="sara")
+                           + " --prune-heads 0.5 --bert-base --bert-base-messages 100 --rounds 3",
+    "distillation_sara": "benchmarks.distillation --data {data}/sara --teacher "
+                         + TEACHERS.format(data="sara"),
+    "distillation_clinc150": "benchmarks.distillation --data {data}/clinc150 --candidates 2L,3L "
+                             "--student-epochs 3 --timing-messages 550 --teacher "
+                             + TEACHERS.format(data="clinc150"),
+    "export_latency_student_sara": "benchmarks.export_latency --data {data}/sara --out "
+                                   "runs/export_latency/issue5_student --model "
+                                   + TEACHERS.format(data="sara") + " --compressed-model "
+                                   "runs/distillation/sara/models/3L.keras --rounds 3",
+    "qat_clustering_sara": "benchmarks.qat_clustering --data {data}/sara",
+    "peer_qat_clustering_sara": "benchmarks.peer_qat_clustering --data {data}/sara",
+}.items()}
 
 # The export runs of docs/benchmarks.md (issue 5): pruned heads, and a distilled student.
 EXPORT_RUNS = ("issue5_full", "issue5_student")
@@ -93,8 +90,7 @@ def main(argv=None):
             subprocess.run(command, cwd=ROOT, check=True)
             print(f"[run.py] {name} done in {(time.time() - started) / 60:.1f} min", flush=True)
     rows = collect(ROOT)
-    section = summary_markdown(rows, plots(rows, ROOT / args.plots, ROOT / args.doc),
-                               collect_peers(ROOT))
+    section = summary_markdown(rows, plots(rows, ROOT / args.plots, ROOT / args.doc))
     write_section(ROOT / args.doc, section)
     print(section)
 
@@ -105,72 +101,24 @@ def main(argv=None):
 def collect(root):
     """`{data set: {run: [row]}}`; a row is a dict with method, macro_f1, accuracy,
     size_mb, speedup (Keras fp32 time / this method's time, same run) and source."""
-    rows = {}
-    for path in sorted((root / "runs" / "pruning").glob("*/results.json")):
-        if path.parent.name.endswith("_quick"):
-            continue  # smoke runs
-        results = json.loads(path.read_text())
-        if "latency" not in results or results.get("dataset") is None:
-            continue
-        found = pruning_rows(results, path.relative_to(root))
-        if found:
-            rows.setdefault(results["dataset"], {})[found[0]["source"]] = found
-    for path in sorted((root / "runs").glob("*/*/report.json")) + sorted(
-            (root / "runs").glob("*/report.json")):  # the main job and benchmarks/distillation.py
-        report = json.loads(path.read_text())
-        found = report_rows(report, path.relative_to(root))
-        if found:
-            data = pathlib.Path(report["settings"]["data"]).name
-            rows.setdefault(data, {})[found[0]["source"]] = found
-    for name in EXPORT_RUNS:
-        export = root / "runs" / "export_latency" / name / "results.json"
-        if export.is_file():
-            found = export_rows(json.loads(export.read_text()), export.relative_to(root))
-            if found:
-                rows.setdefault("sara", {})[found[0]["source"]] = found
+    runs, rows = root / "runs", {}
+    found = [(r["dataset"], pruning_rows(r, p.relative_to(root)))
+             for p, r in _read(runs.glob("pruning/*/results.json")) if "latency" in r]
+    found += [(pathlib.Path(r["settings"]["data"]).name, report_rows(r, p.relative_to(root)))
+              for p, r in _read([*runs.glob("*/*/report.json"), *runs.glob("*/report.json")])
+              if "data" in r["settings"]]  # reports since 2026-11-29 name their data
+    found += [("sara", export_rows(r, p.relative_to(root)))
+              for p, r in _read(runs / "export_latency" / n / "results.json" for n in EXPORT_RUNS)]
+    for data, run_rows in found:
+        if run_rows:
+            rows.setdefault(data, {})[run_rows[0]["source"]] = run_rows
     return rows
 
 
-def collect_peers(root):
-    """`{data set: [peer row]}`: tfmot (tf_keras) vs keras_compress on the same small
-    transformer twin, same data and steps; macro-F1 only (a different, smaller model)."""
-    peers = {}
-    for path in sorted((root / "runs" / "pruning").glob("*/results.json")):
-        if path.parent.name.endswith("_quick"):
-            continue
-        results = json.loads(path.read_text())
-        peer = results.get("peer") or {}
-        for row in peer.get("rows", []):
-            if not row.get("sparsity") or "tfmot" not in row:
-                continue
-            peers.setdefault(results["dataset"], []).append({
-                "comparison": f"magnitude pruning to {row['sparsity']:.0%} "
-                              "(`prune_low_magnitude` vs `MagnitudePruning`)",
-                "tfmot": row["tfmot"]["macro_f1_mean"],
-                "ours": row["keras_compress"]["macro_f1_mean"],
-                "seeds": len(row["tfmot"]["macro_f1_per_seed"]),
-                "source": f"`benchmarks/pruning.py`, {results.get('date', '?')} "
-                          f"({path.relative_to(root)})",
-            })
-    labels = {"qat": "QAT int8 (`quantize_annotate_layer` + `quantize_apply` vs `QuantizedDense` "
-                     "+ `QATToggle`)",
-              "cluster4": "k-means, 4 clusters (`cluster_weights` vs `WeightClustering`)",
-              "cluster16": "k-means, 16 clusters (`cluster_weights` vs `WeightClustering`)"}
-    for path in sorted((root / "runs" / "peer_qat_clustering").glob("*/results.json")):
-        if path.parent.name.endswith("_quick"):
-            continue
-        results = json.loads(path.read_text())
-        for key, label in labels.items():
-            tfmot, ours = results["tfmot"].get(key), results["keras_compress"].get(key)
-            if not (tfmot and ours):
-                continue
-            peers.setdefault(results["dataset"], []).append({
-                "comparison": label, "tfmot": tfmot["macro_f1_mean"],
-                "ours": ours["macro_f1_mean"], "seeds": len(tfmot["macro_f1_per_seed"]),
-                "source": f"`benchmarks/peer_qat_clustering.py`, {results.get('date', '?')} "
-                          f"({path.relative_to(root)})",
-            })
-    return peers
+def _read(paths):
+    """`(path, its JSON)` of each file that exists; smoke runs (`*_quick/`) left out."""
+    return [(path, json.loads(path.read_text())) for path in sorted(paths)
+            if path.is_file() and not path.parent.name.endswith("_quick")]
 
 
 def pruning_rows(results, source):
@@ -180,14 +128,11 @@ def pruning_rows(results, source):
     out = []
     for name in results["config_order"]:
         config = results["configs"].get(name)
-        if config is None:
-            continue
-        for runtime in ("keras", "tflite"):
+        # Keras rows of the control only: stripped Keras models are in the Pruning section.
+        for runtime in ("keras", "tflite") if name == "control" else ("tflite",):
             timed = latency.get(f"{name}/{runtime}")
-            if timed is None:
+            if config is None or timed is None:
                 continue
-            if runtime == "keras" and name != "control":
-                continue  # stripped Keras models: in the Pruning section
             size = config.get("tflite", {}).get("size_bytes") if runtime == "tflite" else None
             out.append({
                 "method": f"{name.replace('_', ' ')}, "
@@ -306,7 +251,7 @@ def plots(rows, folder, doc):
     return written
 
 
-def summary_markdown(rows, plot_paths, peers=None):
+def summary_markdown(rows, plot_paths):
     from keras_compress.bench import format_table
 
     lines = [
@@ -336,17 +281,6 @@ def summary_markdown(rows, plot_paths, peers=None):
                       } for row in run_rows])]
         if data in plot_paths:
             lines += ["", f"![{data}: macro-F1 vs speed-up]({plot_paths[data]})"]
-        peer_rows = (peers or {}).get(data, [])
-        if peer_rows:
-            lines += [
-                "",
-                "Peers on the small `tf_keras` / Keras 3 transformer twin (same code, initial "
-                "weights, data order and steps on both sides; mean test macro-F1 over seeds):",
-                "",
-                format_table([{"comparison": r["comparison"], "tfmot": f"{r['tfmot']:.3f}",
-                               "keras-compress": f"{r['ours']:.3f}", "seeds": r["seeds"],
-                               "run": r["source"]} for r in peer_rows]),
-            ]
     return "\n".join(lines) + "\n"
 
 

@@ -30,14 +30,12 @@ def test_summary_goes_after_the_introduction_and_replaces_itself(tmp_path):
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nIntro.\n\n## Pruning\n\nold\n")
     rows = {"sara": {"a run": [row("Keras fp32", 0.8, 1.0), row("TFLite", 0.8, 3.0)]}}
-    peers = {"sara": [{"comparison": "c", "tfmot": 0.7, "ours": 0.71, "seeds": 2, "source": "s"}]}
-    run.write_section(doc, run.summary_markdown(rows, {}, peers))
-    run.write_section(doc, run.summary_markdown(rows, {}, peers))
+    run.write_section(doc, run.summary_markdown(rows, {}))
+    run.write_section(doc, run.summary_markdown(rows, {}))
     text = doc.read_text()
     assert text.count("## Summary") == 1
     assert text.index("Intro.") < text.index("## Summary") < text.index("## Pruning")
     assert "| TFLite (P) |    0.800 |    0.800 |         | 3.0x / 3.0x              |" in text
-    assert "| c          | 0.700 |          0.710 |     2 | s   |" in text
 
 
 def test_plots_draw_one_panel_per_run(tmp_path):

@@ -30,7 +30,7 @@ DATA = ROOT.parent / "shared" / "data"
 
 # The scripts, in the order they run, with the arguments of the documented runs.
 TEACHERS = "runs/pruning/{data}/minilm_finetuned.keras"
-STEPS = {name: ["-m", *shlex.split(line.format(data=DATA))] for name, line in {
+STEPS = {name: ["-m", *shlex.split(line.format(data=shlex.quote(str(DATA))))] for name, line in {
     "pruning_sara": "benchmarks.pruning --data {data}/sara --baseline-epochs 12 --recovery-epochs 1",
     "pruning_clinc150": "benchmarks.pruning --data {data}/clinc150 --baseline-epochs 3 "
                         "--recovery-epochs 0.25 --no-peer --timing-messages 550 --configs "
@@ -103,7 +103,7 @@ def collect(root):
     size_mb, speedup (Keras fp32 time / this method's time, same run) and source."""
     runs, rows = root / "runs", {}
     found = [(r["dataset"], pruning_rows(r, p.relative_to(root)))
-             for p, r in _read(runs.glob("pruning/*/results.json")) if "latency" in r]
+             for p, r in _read(runs.glob("pruning/*/results.json")) if "latency" in r and r.get("dataset")]
     found += [(pathlib.Path(r["settings"]["data"]).name, report_rows(r, p.relative_to(root)))
               for p, r in _read([*runs.glob("*/*/report.json"), *runs.glob("*/report.json")])
               if "data" in r["settings"]]  # reports since 2026-11-29 name their data

@@ -50,7 +50,8 @@ def check_model(model):
         raise ValueError(
             f"to_tflite cannot convert layers quantized by Keras's `model.quantize(...)`; model "
             f"'{model.name}' has {len(keras_quantized)} (first: {keras_quantized[:3]}). Export "
-            "the float model instead: ExportConfig('dynamic') stores int8 weights too."
+            "the float model instead: ExportConfig('dynamic') (`keras-compress export "
+            "--quantize dynamic`) stores int8 weights too."
         )
     return dtypes, int(output.shape[-1])
 

@@ -167,9 +167,9 @@ def test_compress_writes_the_model_report_and_plot(compress_run):
                 "candidates", "chosen", "speedup_vs_teacher_export"):
         assert key in report, key
     assert "padded to" in report["settings"]["reference"]
-    # a 100-point budget: the cheapest default candidate (2 layers, half of the FFN) holds
+    # a 100-point budget: the cheapest default candidate (for the 2-layer teacher, "2L") holds
     tried = [c for c in report["candidates"] if c["tried"]]
-    assert report["chosen"] == tried[0]["name"] == "2L_ffn50" and tried[0]["within_budget"]
+    assert report["chosen"] == tried[0]["name"] == "2L" and tried[0]["within_budget"]
     teacher = next(c for c in report["candidates"] if c["name"] == "teacher")
     assert teacher["test_f1_vs_teacher_export_points"] == [0.0, 0.0, 0.0]
     for row in report["candidates"]:

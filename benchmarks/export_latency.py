@@ -23,17 +23,13 @@ import tensorflow as tf
 from keras import ops
 
 import keras_compress
-from benchmarks import common
+from benchmarks import common, pruning
 from benchmarks.common import log
 from keras_compress import bench
-from keras_compress.callbacks import HeadPruning, NeuronPruning
 from keras_compress.evaluation import evaluate
 from keras_compress.export import ExportConfig, Parity, to_tflite
-from keras_compress.layers import MaskedDense, PrunableAttention
 
 BASES = ("keras_fp32_64", "keras_int8_64", "onnx_dynamic_int8_64", "tflite_dynamic_64")
-PRUNE = {"neurons": (keras.layers.Dense, MaskedDense, NeuronPruning),  # in callback order
-         "heads": (keras.layers.MultiHeadAttention, PrunableAttention, HeadPruning)}
 
 
 def parse_args():
@@ -117,21 +113,11 @@ def load_models(args, data, out, results):
 
 def prune(path, train, args, **fractions):
     """`path`'s model after one more epoch that prunes `fractions` (`neurons=`, `heads=`; none:
-    the control) with the schedule, importance batches and seeds of `benchmarks/pruning.py`."""
-    keras.utils.set_random_seed(args.seed + 1)  # as pruning.py, for both arms
-    model = keras.saving.load_model(path)
-    fractions = {kind: fraction for kind, fraction in fractions.items() if fraction}
-    if fractions:
-        keras_compress.swap_layers(model, {PRUNE[kind][0]: PRUNE[kind][1] for kind in fractions})
-    model.compile(optimizer=keras.optimizers.AdamW(args.recovery_lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    batches = common.shuffled_batches(*train, 32, args.seed + 1)
-    steps, scoring = int(batches.cardinality()), common.shuffled_batches(*train, 32, args.seed + 2)
-    callbacks = [PRUNE[kind][2](common.schedule_for(fraction, steps), data=scoring, num_batches=4)
-                 for kind, fraction in fractions.items()]
-    log(f"extra epoch: {steps} steps, AdamW {args.recovery_lr}, pruning {fractions or 'nothing'}")
-    model.fit(batches.repeat(), steps_per_epoch=steps, epochs=1, verbose=2, callbacks=callbacks)
-    return model
+    the control): `benchmarks.pruning.recover`, its schedule, importance batches and seeds."""
+    spec = {kind: fraction for kind, fraction in fractions.items() if fraction}
+    log(f"extra epoch, AdamW {args.recovery_lr}, pruning {spec or 'nothing'}")
+    recovery = argparse.Namespace(seed=args.seed, recovery_lr=args.recovery_lr, recovery_epochs=1.0)
+    return pruning.recover(spec, recovery, path, {"train": train})[0]
 
 
 def variants(args, model, compressed, control_path, names, data, texts, out):
@@ -236,7 +222,7 @@ def bert_base(args, compressed, num_classes, texts, out, model):
     plain = keras_hub.models.BertTextClassifier(backbone, num_classes, preprocessor=None)
     masked = type(plain).from_config(plain.get_config())
     masked.set_weights(plain.get_weights())
-    keras_compress.swap_layers(masked, {swap[0]: swap[1] for swap in PRUNE.values()})
+    keras_compress.swap_layers(masked, {**pruning.SWAPS["neurons"], **pruning.SWAPS["heads"]})
     sources = compressed.backbone.transformer_layers
     for j, layer in enumerate(masked.backbone.transformer_layers):
         source = sources[j * len(sources) // 12]

@@ -44,15 +44,6 @@ def check_model(model):
             f"to_tflite exports classifiers with one (batch, classes) output; model "
             f"'{model.name}' returns {describe(output)}."
         )
-    keras_quantized = [layer.name for layer in model._flatten_layers(include_self=False)
-                       if getattr(layer, "quantization_mode", None)]
-    if keras_quantized:
-        raise ValueError(
-            f"to_tflite cannot convert layers quantized by Keras's `model.quantize(...)`; model "
-            f"'{model.name}' has {len(keras_quantized)} (first: {keras_quantized[:3]}). Export "
-            "the float model instead: ExportConfig('dynamic') (`keras-compress export "
-            "--quantize dynamic`) stores int8 weights too."
-        )
     return dtypes, int(output.shape[-1])
 
 

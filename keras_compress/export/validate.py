@@ -59,6 +59,7 @@ def validate(model, path, config, parity, label_names=None, overwrite=False, ver
     config = check_config(config)
     parity = check_parity(parity)
     input_dtypes, num_classes = checks.check_model(model)
+    check_not_keras_quantized(model)
     lengths = checks.resolve_lengths(model, config.sequence_lengths, input_dtypes)
     tokenizer = tokens.resolve_tokenizer(getattr(model, "preprocessor", None))
     if isinstance(label_names, str):
@@ -136,6 +137,19 @@ def check_flag(argument, value):
     """Raises `TypeError` naming `argument` unless `value` is a bool (NumPy's included)."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"`{argument}` must be True or False; received {value!r}.")
+
+
+def check_not_keras_quantized(model):
+    """Keras's own `model.quantize(...)` layers do not convert: refused before any work."""
+    keras_quantized = [layer.name for _, _, layer in tree.walk(model)
+                       if getattr(layer, "quantization_mode", None)]
+    if keras_quantized:
+        raise ValueError(
+            f"to_tflite cannot convert layers quantized by Keras's `model.quantize(...)`; model "
+            f"'{model.name}' has {len(keras_quantized)} (first: {keras_quantized[:3]}). Export "
+            "the float model instead: ExportConfig('dynamic') (`keras-compress export "
+            "--quantize dynamic`) stores int8 weights too."
+        )
 
 
 def check_qat_ranges(model, io_type):

@@ -1,12 +1,16 @@
-"""Per-message latency and macro-F1 of one BERT text classifier served several ways (issue 5).
+"""Per-message latency and macro-F1 of one BERT text classifier served several ways (issues 5, 15).
 
-    .venv/bin/python -m benchmarks.export_latency --model M.keras --prune-heads 0.5 --bert-base
+    .venv/bin/python -m benchmarks.export_latency --model teacher.keras \
+        --compressed-model 2L.keras --trim-vocabulary --bert-base 3L_ffn50
 
 `--model` (with `--prune-heads` / `--prune-neurons`: its control, one more epoch as the pruned
-arm gets in `benchmarks/pruning.py`) in Keras fp32 and `quantize("int8")` at 64 tokens, ONNX
-Runtime dynamic int8 at 64, `to_tflite(..., "dynamic")` at 64 and in `--buckets`; the compressed
-model (pruned, or `--compressed-model`) as TFLite in `--buckets`. `keras_compress.bench` times
-them (batch 1, interleaved, warm and cold); a peer that fails is recorded in `peers`.
+arm gets in `benchmarks/pruning.py`) in Keras fp32 and `quantize("int8")` at 64 tokens,
+`to_tflite(..., "dynamic")` at 64 and in `--buckets`; the compressed model (pruned, or
+`--compressed-model`) as TFLite in `--buckets` (and trimmed to the training messages' vocabulary
+with `--trim-vocabulary`); ONNX Runtime dynamic int8 of Keras's ONNX export with a dynamic
+sequence axis, each message at its exact length, for both models. `keras_compress.bench` times
+them all (batch 1, interleaved, warm and cold); a peer that fails is recorded in `peers`.
+`--bert-base` times a random BERT-base and a student shape of it at 64 tokens.
 """
 
 import argparse
@@ -20,16 +24,21 @@ import traceback
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
 import keras_compress
 from benchmarks import common, pruning
 from benchmarks.common import log
+from benchmarks.distillation import CANDIDATES
 from keras_compress import bench
 from keras_compress.evaluation import evaluate
 from keras_compress.export import ExportConfig, Parity, to_tflite
 
-BASES = ("keras_fp32_64", "keras_int8_64", "onnx_dynamic_int8_64", "tflite_dynamic_64")
+# Timed against every base; a compressed candidate also against the bases of its own model.
+CANDIDATE_VARIANTS = ("tflite_compressed", "tflite_compressed_trimmed", "tflite_buckets",
+                      "tflite_dynamic_64")
+BASES = ("keras_fp32_64", "keras_int8_64", "onnx_int8_exact", "tflite_dynamic_64",
+         "tflite_buckets", "onnx_int8_exact_compressed")
+EXACT_LENGTHS = tuple(range(3, 65))  # ONNX Runtime: each message at its own length, up to 64
 
 
 def parse_args():
@@ -39,6 +48,8 @@ def parse_args():
     add("--out", default="runs/export_latency", help="output folder")
     add("--model", required=True, help="the fine-tuned .keras text classifier")
     add("--compressed-model", help="a compressed .keras to use instead of pruning --model")
+    add("--trim-vocabulary", action="store_true",
+        help="also export the compressed model with only the training messages' tokens")
     add("--prune-heads", type=float, default=0.0, help="fraction of heads to prune")
     add("--prune-neurons", type=float, default=0.0, help="fraction of FFN neurons to prune")
     add("--recovery-lr", type=float, default=1e-4, help="AdamW rate of the extra epoch")
@@ -48,11 +59,18 @@ def parse_args():
     add("--warmup", type=int, default=20, help="untimed calls per variant")
     add("--rounds", type=int, default=3, help="timing rounds")
     add("--limit", type=int, help="time only the first N test messages")
-    add("--skip-peers", action="store_true", help="skip the Keras int8 and ONNX variants")
-    add("--bert-base", action="store_true", help="also time a random BERT-base, same structure")
+    add("--peers", default="keras_int8,onnx",
+        help="comma-separated peers to time: keras_int8 (Keras quantize('int8') at 64), onnx "
+             "(ONNX Runtime dynamic int8 of both models); '' for none")
+    add("--bert-base", choices=list(CANDIDATES),
+        help="also time a random BERT-base and this student of it (its shape), at 64 tokens")
     add("--bert-base-messages", type=int, default=200, help="messages timed for BERT-base")
     args = parser.parse_args()
     args.argv, args.buckets = sys.argv[1:], tuple(int(b) for b in args.buckets.split(","))
+    args.peers = {peer for peer in args.peers.split(",") if peer}
+    if args.peers - {"keras_int8", "onnx"}:
+        parser.error(f"--peers: unknown {sorted(args.peers - {'keras_int8', 'onnx'})}; "
+                     "choose from keras_int8, onnx")
     return args
 
 
@@ -61,7 +79,8 @@ def main():
     out = common.start(args.out, "export_latency", args.argv, args.threads)
     data, label_ids = common.load_data(args.data)
     info = bench.machine(packages=("onnxruntime", "onnx", "tf2onnx"))
-    results = {"command": common.command("export_latency", args.argv), "versions": info,
+    results = {"command": common.command("export_latency", args.argv), "data": args.data,
+               "versions": info,
                "date": datetime.date.today().isoformat(), "machine": bench.machine_line(info),
                "threads": args.threads, "rounds": args.rounds, "buckets": list(args.buckets),
                "prune": {"heads": args.prune_heads, "neurons": args.prune_neurons}}
@@ -73,8 +92,8 @@ def main():
     log(f"timing {len(runners)} variants x {len(texts)} messages x {args.rounds} rounds")
     timings = bench.time_messages(runners, texts, rounds=args.rounds, warmup=args.warmup,
                                   progress=False)
-    pairs = [(c, b) for c in ("tflite_compressed", "tflite_buckets", "tflite_dynamic_64")
-             for b in BASES if c != b and {c, b} <= set(timings.names)]
+    pairs = [(c, b) for c in CANDIDATE_VARIANTS for b in BASES if c != b
+             and {c, b} <= set(timings.names) and ("compressed" in c or "compressed" not in b)]
     results.update(summary(timings, exports, pairs, gold), messages=len(texts),
                    bucket_share=runners[-1].bucket_share(texts))
     results["variants"]["tokenize"] = timings.stats("keras_fp32_64", "prepare")
@@ -82,8 +101,8 @@ def main():
     if args.bert_base:
         del runners, timings  # their interpreters and traces
         gc.collect()
-        results["bert_base"] = bert_base(args, compressed, len(label_ids),
-                                         texts[: args.bert_base_messages], out, model)
+        results["bert_base"] = bert_base(args, len(label_ids), texts[: args.bert_base_messages],
+                                         out, model)
     results["seconds"] = round(time.time() - common.STARTED, 1)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print_tables(results)
@@ -121,29 +140,39 @@ def prune(path, train, args, **fractions):
 
 
 def variants(args, model, compressed, control_path, names, data, texts, out):
-    """`(runners, {name: ExportReport}, {peer: info})`: Keras and ONNX padded to 64 tokens as
-    `keras_fp32_64` packs them, TFLite in its buckets (`tflite_compressed` last)."""
+    """`(runners, {name: ExportReport}, {peer: info})`: Keras padded to 64 tokens as
+    `keras_fp32_64` packs them, ONNX Runtime at each message's length, TFLite in its buckets
+    (`tflite_compressed` and its trimmed copy last)."""
     fp32 = bench.KerasRunner(model, sequence_length=64, name="keras_fp32_64")
-    runners = [fp32]
-    peers = {} if args.skip_peers else {"keras_int8_64": {}, "onnx_dynamic_int8_64": {}}
-    if peers:
-        check = [fp32.prepare(text) for text in texts[:16]]
-        runners += [runner for runner in (
-            attempt(peers["keras_int8_64"], keras_int8, control_path, fp32, check),
-            attempt(peers["onnx_dynamic_int8_64"], onnx_dynamic_int8, fp32, out, args.threads,
-                    check)) if runner is not None]
+    runners, peers, found = [fp32], {}, []
+    if "keras_int8" in args.peers:
+        peers["keras_int8_64"] = {}
+        found.append(attempt(peers["keras_int8_64"], keras_int8, control_path, fp32,
+                             [fp32.prepare(text) for text in texts[:16]]))
+    if "onnx" in args.peers:
+        onnx = {"onnx_int8_exact": model}
+        if compressed is not model:
+            onnx["onnx_int8_exact_compressed"] = keras_compress.strip(compressed)
+        for name, exported in onnx.items():
+            peers[name] = {}
+            found.append(attempt(peers[name], onnx_dynamic_int8, name, exported, fp32.tokenizer,
+                                 out, args.threads, texts[:16]))
+    runners += [runner for runner in found if runner is not None]
     exports = {"tflite_dynamic_64": (model, (64,))}
     if compressed is not model:  # buckets without compression: the two effects apart
         exports["tflite_buckets"] = (model, args.buckets)
     exports["tflite_compressed"] = (compressed, args.buckets)
+    if args.trim_vocabulary:  # its own tokenizer: the one saved beside its export
+        exports["tflite_compressed_trimmed"] = (keras_compress.trim_vocabulary(
+            keras_compress.strip(compressed), data["train"][0]), args.buckets)
     parity = Parity.for_quantization("dynamic", data=data["valid"][0])
     for name, (exported, lengths) in exports.items():
         exports[name] = report = to_tflite(
             exported, out / f"{name}.tflite", ExportConfig("dynamic", sequence_lengths=lengths),
             parity=parity, label_names=names, verbose=False)
-        log(f"{name}: {report.size_bytes / 1e6:.1f} MB, parity on valid {report.parity}")
+        log(f"{name}: {report.size_bytes / 1e6:.2f} MB, parity on valid {report.parity}")
         runners.append(bench.TFLiteRunner(report.path, threads=args.threads, name=name,
-                                          tokenizer=fp32.tokenizer))
+                                          tokenizer=None if "trimmed" in name else fp32.tokenizer))
     return runners, exports, peers
 
 
@@ -168,24 +197,29 @@ def keras_int8(info, path, fp32, check):
     return runner
 
 
-def onnx_dynamic_int8(info, fp32, folder, threads, check):
-    """Keras's ONNX export of the control at (1, 64), onnxruntime `quantize_dynamic` (QInt8), run
-    on `threads` threads without spinning (idle workers would take the next variant's cores)."""
+def onnx_dynamic_int8(info, name, model, tokenizer, folder, threads, check):
+    """Keras's ONNX export of `model` with a dynamic sequence axis, onnxruntime
+    `quantize_dynamic` (QInt8), fed each message at its exact length (up to 64) on `threads`
+    threads without spinning (idle workers would take the next variant's cores); checked
+    against Keras on the `check` texts at the same lengths."""
     import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    float_path, path = folder / "control_64.onnx", folder / "control_64_int8.onnx"
-    spec = {name: tf.TensorSpec((1, 64), tf.int32, name=name) for name in check[0]}
-    fp32.model.export(str(float_path), format="onnx", verbose=False, input_signature=[spec])
+    keras_exact = bench.KerasRunner(model, sequence_lengths=EXACT_LENGTHS, tokenizer=tokenizer,
+                                    name=f"keras {name}")
+    float_path, path = folder / f"{name}_fp32.onnx", folder / f"{name}.onnx"
+    spec = {key: tf.TensorSpec((1, None), tf.int32, name=key) for key in model.input}
+    model.export(str(float_path), format="onnx", verbose=False, input_signature=[spec])
     quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QInt8)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    runner = bench.FunctionRunner(lambda x: session.run(None, {n: x[n] for n in names})[0][0],
-                                  name="onnx_dynamic_int8_64", prepare=fp32.prepare)
-    logits, reference = (np.stack([run(x) for x in check]) for run in (runner.run, fp32.run))
+    inputs = [i.name for i in session.get_inputs()]
+    runner = bench.FunctionRunner(lambda x: session.run(None, {n: x[n] for n in inputs})[0][0],
+                                  name=name, prepare=keras_exact.prepare)
+    logits, reference = (np.stack([run(text) for text in check])
+                         for run in (runner, keras_exact))
     info.update(size_mb=path.stat().st_size / 1e6,
                 max_abs_diff_vs_keras=float(np.abs(logits - reference).max()),
                 label_agreement_vs_keras=float(np.mean(logits.argmax(-1) == reference.argmax(-1))))
@@ -210,37 +244,21 @@ def summary(timings, exports, pairs, gold=None):
             "load_average_1_5_15_min": timings.settings["load_average"]}
 
 
-def bert_base(args, compressed, num_classes, texts, out, model):
-    """A random BERT-base classifier and a copy whose layer `j` keeps the fractions of heads and
-    FFN neurons that `compressed`'s layer `j * layers // 12` keeps (in masks; the heads with the
-    largest output projections, the neurons with the largest input weights), timed at 64 tokens
-    on `texts` packed by `model`'s tokenizer (BERT's vocabulary; the weights are random)."""
+def bert_base(args, num_classes, texts, out, model):
+    """A random BERT-base classifier (12 x 768, FFN 3072) and its `--bert-base` student
+    (`Candidate.make_student`: that shape, weights copied), timed at 64 tokens on `texts`
+    packed by `model`'s tokenizer (BERT's vocabulary; the weights are random)."""
     import keras_hub
 
     keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.BertBackbone(30522, 12, 12, 768, 3072)  # 12 x 768, FFN 3072
+    backbone = keras_hub.models.BertBackbone(30522, 12, 12, 768, 3072)
     plain = keras_hub.models.BertTextClassifier(backbone, num_classes, preprocessor=None)
-    masked = type(plain).from_config(plain.get_config())
-    masked.set_weights(plain.get_weights())
-    keras_compress.swap_layers(masked, {**pruning.SWAPS["neurons"], **pruning.SWAPS["heads"]})
-    sources = compressed.backbone.transformer_layers
-    for j, layer in enumerate(masked.backbone.transformer_layers):
-        source = sources[j * len(sources) // 12]
-        attention, ffn = layer._self_attention_layer, layer._feedforward_intermediate_dense
-        for mask, rows, kept in (  # kept: the compressed layer's mask (1.0: none)
-                (attention.head_mask, attention._output_dense.kernel,
-                 getattr(source._self_attention_layer, "head_mask", 1.0)),
-                (ffn.unit_mask, ops.transpose(ffn.kernel),
-                 getattr(source._feedforward_intermediate_dense, "unit_mask", 1.0))):
-            rows = ops.convert_to_numpy(rows).reshape(mask.shape[0], -1)
-            count = max(1, round(float(np.mean(ops.convert_to_numpy(kept))) * len(rows)))
-            largest = np.argsort(-np.linalg.norm(rows, axis=1))[:count]
-            mask.assign(np.isin(np.arange(len(rows)), largest).astype("float32"))
+    student = CANDIDATES[args.bert_base].make_student(plain)
     exports = {name: to_tflite(m, out / f"bert_base_{name}.tflite",
                                ExportConfig("dynamic", sequence_lengths=(64,)), verbose=False,
                                parity=Parity(atol=None, min_agreement=None))
-               for name, m in (("tflite_dynamic_64", plain), ("tflite_compressed_64", masked))}
-    del masked
+               for name, m in (("tflite_dynamic_64", plain), ("tflite_compressed_64", student))}
+    del student
     gc.collect()
     runners = [bench.KerasRunner(plain, name="keras_fp32_64",
                                  tokenizer=model.preprocessor.tokenizer)]
@@ -252,7 +270,7 @@ def bert_base(args, compressed, num_classes, texts, out, model):
     pairs = [("tflite_dynamic_64", "keras_fp32_64"), ("tflite_compressed_64", "keras_fp32_64"),
              ("tflite_compressed_64", "tflite_dynamic_64")]
     return {**summary(timings, exports, pairs), "messages": len(texts),
-            "params_uncompressed": int(plain.count_params()),
+            "student": args.bert_base, "params_uncompressed": int(plain.count_params()),
             "params_compressed": exports["tflite_compressed_64"].params}
 
 
@@ -263,7 +281,8 @@ def print_tables(results):
     blocks = [(f"{results['messages']} test messages, batch 1, {results['threads']} threads, "
                f"{results['rounds']} interleaved rounds, {results['machine']}", results)]
     if "bert_base" in results:
-        blocks.append(("BERT-base shape, random weights, 64 tokens", results["bert_base"]))
+        blocks.append((f"BERT-base shape and its {results['bert_base']['student']} student, random "
+                       "weights, 64 tokens", results["bert_base"]))
     for title, block in blocks:
         print(f"\n{title}, load average {block['load_average_1_5_15_min']}")
         print(bench.format_table([{"variant": name, "messages": e.get("messages"), **{

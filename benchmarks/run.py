@@ -37,31 +37,39 @@ STEPS = {name: ["-m", *shlex.split(line.format(data=shlex.quote(str(DATA))))] fo
                         "unstructured_50,neurons_50,heads_50,heads50_neurons50",
     "export_latency_sara": "benchmarks.export_latency --data {data}/sara --out "
                            "runs/export_latency/issue5_full --model " + TEACHERS.format(data="sara")
-                           + " --prune-heads 0.5 --bert-base --bert-base-messages 100 --rounds 3",
+                           + " --prune-heads 0.5 --rounds 3",
     "distillation_sara": "benchmarks.distillation --data {data}/sara --teacher "
                          + TEACHERS.format(data="sara"),
     "distillation_clinc150": "benchmarks.distillation --data {data}/clinc150 --candidates 2L,3L "
                              "--student-epochs 3 --timing-messages 550 --teacher "
                              + TEACHERS.format(data="clinc150"),
     "export_latency_student_sara": "benchmarks.export_latency --data {data}/sara --out "
-                                   "runs/export_latency/issue5_student --model "
-                                   + TEACHERS.format(data="sara") + " --compressed-model "
-                                   "runs/distillation/sara/models/3L.keras --rounds 3",
+                                   "runs/export_latency/student_sara --model "
+                                   "runs/distillation/sara/models/teacher.keras --compressed-model "
+                                   "runs/distillation/sara/models/2L.keras --trim-vocabulary "
+                                   "--bert-base 3L_ffn50 --rounds 3",
+    "export_latency_student_clinc150": "benchmarks.export_latency --data {data}/clinc150 --out "
+                                       "runs/export_latency/student_clinc150 --model "
+                                       "runs/distillation/clinc150/models/teacher.keras "
+                                       "--compressed-model runs/distillation/clinc150/models/"
+                                       "2L.keras --trim-vocabulary --peers onnx --rounds 1",
     "qat_clustering_sara": "benchmarks.qat_clustering --data {data}/sara",
     "peer_qat_clustering_sara": "benchmarks.peer_qat_clustering --data {data}/sara",
 }.items()}
 
-# The export runs of docs/benchmarks.md (issue 5): pruned heads, and a distilled student.
-EXPORT_RUNS = ("issue5_full", "issue5_student")
+# The export runs of docs/benchmarks.md: pruned heads (issue 5), distilled students (issue 15).
+EXPORT_RUNS = ("issue5_full", "student_sara", "student_clinc150")
 
 # Export variants as rows: (key in results.json, label).
 EXPORT_ROWS = (
     ("keras_fp32_64", "Keras fp32, padded to 64 (the 2019 serving)"),
     ("keras_int8_64", "Keras `model.quantize(\"int8\")`, 64"),
-    ("onnx_dynamic_int8_64", "ONNX Runtime dynamic int8 of Keras's ONNX export, 64"),
+    ("onnx_int8_exact", "ONNX Runtime dynamic int8 of Keras's ONNX export, exact length"),
     ("tflite_dynamic_64", "TFLite dynamic int8, static 64"),
     ("tflite_buckets", "TFLite dynamic int8, length buckets"),
+    ("onnx_int8_exact_compressed", "compressed, ONNX Runtime dynamic int8, exact length"),
     ("tflite_compressed", "**compressed, TFLite dynamic int8, buckets**"),
+    ("tflite_compressed_trimmed", "compressed, TFLite dynamic int8, buckets, trimmed vocabulary"),
 )
 
 
@@ -107,7 +115,7 @@ def collect(root):
     found += [(pathlib.Path(r["settings"]["data"]).name, report_rows(r, p.relative_to(root)))
               for p, r in _read([*runs.glob("*/*/report.json"), *runs.glob("*/report.json")])
               if "data" in r["settings"]]  # reports since 2026-11-29 name their data
-    found += [("sara", export_rows(r, p.relative_to(root)))
+    found += [(pathlib.Path(r.get("data", "sara")).name, export_rows(r, p.relative_to(root)))
               for p, r in _read(runs / "export_latency" / n / "results.json" for n in EXPORT_RUNS)]
     for data, run_rows in found:
         if run_rows:

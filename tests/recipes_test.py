@@ -288,3 +288,18 @@ def test_the_teacher_fallback_with_trimmed_vocabulary_and_every_model_saved(
     assert sorted(c["name"] for c in report.candidates if c["tried"]) == ["1L", "teacher"]
     assert {p.name for p in (tmp_path / "out" / "models").iterdir()} == {
         "teacher.keras", "teacher_trimmed.keras", "1L.keras"}
+
+
+def test_a_candidate_makes_its_student_with_capped_layers_and_a_share_of_the_ffn():
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=10, num_layers=2, num_heads=2,
+                                             hidden_dim=8, intermediate_dim=16,
+                                             max_sequence_length=8)
+    teacher = keras_hub.models.BertTextClassifier(backbone, 3, preprocessor=None)
+    student = Candidate("3L_ffn25", num_layers=3, intermediate_dim_fraction=0.25) \
+        .make_student(teacher)
+    layers = student.backbone.transformer_layers
+    assert len(layers) == 2  # capped at the teacher's
+    assert [layer._feedforward_intermediate_dense.units for layer in layers] == [4, 4]
+    assert Candidate("teacher").make_student(teacher) is teacher

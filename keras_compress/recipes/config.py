@@ -3,6 +3,7 @@
 import dataclasses
 
 from keras_compress import checks
+from keras_compress.distillation.student import encoder_parts, make_student
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,17 @@ class Candidate:
     @property
     def is_teacher(self):
         return self.num_layers is None
+
+    def make_student(self, teacher):
+        """This candidate's untrained student of `teacher` (`distillation.make_student`
+        with `num_layers` capped at the teacher's and `intermediate_dim_fraction` of its
+        feed-forward width); the teacher itself for the teacher candidate."""
+        if self.is_teacher:
+            return teacher
+        _, encoders, _ = encoder_parts(teacher, "Candidate.make_student", "teacher")
+        width = encoders[0]._feedforward_intermediate_dense.units
+        return make_student(teacher, num_layers=min(self.num_layers, len(encoders)),
+                            intermediate_dim=max(1, round(width * self.intermediate_dim_fraction)))
 
     def relative_cost(self, teacher_layers):
         """Transformer work relative to the teacher (attention ~1/3 of a layer, FFN ~2/3)."""

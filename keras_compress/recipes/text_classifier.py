@@ -16,7 +16,6 @@ from keras_compress.distillation import (
     DistillationLoss,
     HardLabelAccuracy,
     cache_teacher_logits,
-    make_student,
     pack_targets,
 )
 from keras_compress.distillation.student import encoder_parts
@@ -341,12 +340,7 @@ def _train_student(teacher, candidate, texts, targets, valid, config, verbose):
     """The student, trained on the cached logits with early stopping on validation
     macro-F1; and `{"epochs": trained, "best_epoch": kept}`."""
     keras.utils.set_random_seed(config.seed + 1)
-    _, encoders, _ = encoder_parts(teacher, "compress_text_classifier", "teacher")
-    width = encoders[0]._feedforward_intermediate_dense.units
-    intermediate = max(1, int(round(width * candidate.intermediate_dim_fraction)))
-    student = make_student(teacher, num_layers=min(candidate.num_layers,
-                                                   teacher.backbone.num_layers),
-                           intermediate_dim=intermediate)
+    student = candidate.make_student(teacher)
     fitting = batches.trainer(student)
     fitting.compile(optimizer=keras.optimizers.AdamW(config.student_learning_rate),
                     loss=DistillationLoss(temperature=config.temperature, alpha=config.alpha),

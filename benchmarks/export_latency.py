@@ -32,6 +32,7 @@ from benchmarks.distillation import CANDIDATES
 from keras_compress import bench
 from keras_compress.evaluation import evaluate
 from keras_compress.export import ExportConfig, Parity, to_tflite
+from keras_compress.recipes import CompressConfig
 
 # Timed against every base; a compressed candidate also against the bases of its own model.
 CANDIDATE_VARIANTS = ("tflite_compressed", "tflite_compressed_trimmed", "tflite_buckets",
@@ -54,7 +55,8 @@ def parse_args():
     add("--prune-neurons", type=float, default=0.0, help="fraction of FFN neurons to prune")
     add("--recovery-lr", type=float, default=1e-4, help="AdamW rate of the extra epoch")
     add("--seed", type=int, default=2019)
-    add("--buckets", default="8,16,32,64", help="sequence lengths of the bucketed exports")
+    add("--buckets", default=",".join(map(str, CompressConfig.sequence_lengths)),
+        help="sequence lengths of the bucketed exports (default: the main job's)")
     add("--threads", type=int, default=2)
     add("--warmup", type=int, default=20, help="untimed calls per variant")
     add("--rounds", type=int, default=3, help="timing rounds")

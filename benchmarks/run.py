@@ -52,7 +52,8 @@ STEPS = {name: ["-m", *shlex.split(line.format(data=shlex.quote(str(DATA))))] fo
                                        "runs/export_latency/student_clinc150 --model "
                                        "runs/distillation/clinc150/models/teacher.keras "
                                        "--compressed-model runs/distillation/clinc150/models/"
-                                       "2L.keras --trim-vocabulary --peers onnx --rounds 1",
+                                       "2L.keras --trim-vocabulary --peers onnx --rounds 1 "
+                                       "--buckets 8,16,32,64",
     "qat_clustering_sara": "benchmarks.qat_clustering --data {data}/sara",
     "peer_qat_clustering_sara": "benchmarks.peer_qat_clustering --data {data}/sara",
 }.items()}

@@ -10,7 +10,7 @@ arm gets in `benchmarks/pruning.py`) in Keras fp32 and `quantize("int8")` at 64 
 with `--trim-vocabulary`); ONNX Runtime dynamic int8 of Keras's ONNX export with a dynamic
 sequence axis, each message at its exact length, for both models. `keras_compress.bench` times
 them all (batch 1, interleaved, warm and cold); a peer that fails is recorded in `peers`.
-`--bert-base` times a random BERT-base and a student shape of it at 64 tokens.
+`--bert-base` times a random BERT-base and student shapes of it at 64 tokens.
 """
 
 import argparse
@@ -64,12 +64,17 @@ def parse_args():
     add("--peers", default="keras_int8,onnx",
         help="comma-separated peers to time: keras_int8 (Keras quantize('int8') at 64), onnx "
              "(ONNX Runtime dynamic int8 of both models); '' for none")
-    add("--bert-base", choices=list(CANDIDATES),
-        help="also time a random BERT-base and this student of it (its shape), at 64 tokens")
+    add("--bert-base", metavar="STUDENTS",
+        help=f"also time a random BERT-base and these students of it (their shapes; "
+             f"comma-separated, of {', '.join(CANDIDATES)}) at 64 tokens")
     add("--bert-base-messages", type=int, default=200, help="messages timed for BERT-base")
     args = parser.parse_args()
     args.argv, args.buckets = sys.argv[1:], tuple(int(b) for b in args.buckets.split(","))
     args.peers = {peer for peer in args.peers.split(",") if peer}
+    args.bert_base = args.bert_base.split(",") if args.bert_base else []
+    if set(args.bert_base) - set(CANDIDATES):
+        parser.error(f"--bert-base: unknown {sorted(set(args.bert_base) - set(CANDIDATES))}; "
+                     f"choose from {', '.join(CANDIDATES)}")
     if args.peers - {"keras_int8", "onnx"}:
         parser.error(f"--peers: unknown {sorted(args.peers - {'keras_int8', 'onnx'})}; "
                      "choose from keras_int8, onnx")
@@ -247,21 +252,23 @@ def summary(timings, exports, pairs, gold=None):
 
 
 def bert_base(args, num_classes, texts, out, model):
-    """A random BERT-base classifier (12 x 768, FFN 3072) and its `--bert-base` student
-    (`Candidate.make_student`: that shape, weights copied), timed at 64 tokens on `texts`
+    """A random BERT-base classifier (12 x 768, FFN 3072) and its `--bert-base` students
+    (`Candidate.make_student`: their shapes, weights copied), timed at 64 tokens on `texts`
     packed by `model`'s tokenizer (BERT's vocabulary; the weights are random)."""
     import keras_hub
 
     keras.utils.set_random_seed(0)
     backbone = keras_hub.models.BertBackbone(30522, 12, 12, 768, 3072)
     plain = keras_hub.models.BertTextClassifier(backbone, num_classes, preprocessor=None)
-    student = CANDIDATES[args.bert_base].make_student(plain)
-    exports = {name: to_tflite(m, out / f"bert_base_{name}.tflite",
-                               ExportConfig("dynamic", sequence_lengths=(64,)), verbose=False,
-                               parity=Parity(atol=None, min_agreement=None))
-               for name, m in (("tflite_dynamic_64", plain), ("tflite_compressed_64", student))}
-    del student
-    gc.collect()
+    exports = {}
+    for student in [None, *args.bert_base]:  # one student in memory at a time
+        name = f"tflite_{student or 'dynamic'}_64"
+        exported = plain if student is None else CANDIDATES[student].make_student(plain)
+        exports[name] = to_tflite(exported, out / f"bert_base_{name}.tflite",
+                                  ExportConfig("dynamic", sequence_lengths=(64,)), verbose=False,
+                                  parity=Parity(atol=None, min_agreement=None))
+        del exported
+        gc.collect()
     runners = [bench.KerasRunner(plain, name="keras_fp32_64",
                                  tokenizer=model.preprocessor.tokenizer)]
     runners += [bench.TFLiteRunner(r.path, threads=args.threads, name=name,
@@ -269,11 +276,10 @@ def bert_base(args, num_classes, texts, out, model):
     log(f"BERT-base: timing {len(runners)} variants x {len(texts)} messages")
     timings = bench.time_messages(runners, texts, rounds=args.rounds, warmup=args.warmup,
                                   progress=False)
-    pairs = [("tflite_dynamic_64", "keras_fp32_64"), ("tflite_compressed_64", "keras_fp32_64"),
-             ("tflite_compressed_64", "tflite_dynamic_64")]
+    pairs = [(name, base) for name in exports for base in ("keras_fp32_64", "tflite_dynamic_64")
+             if name != base]
     return {**summary(timings, exports, pairs), "messages": len(texts),
-            "student": args.bert_base, "params_uncompressed": int(plain.count_params()),
-            "params_compressed": exports["tflite_compressed_64"].params}
+            "students": args.bert_base, "params_uncompressed": int(plain.count_params())}
 
 
 def print_tables(results):
@@ -283,8 +289,8 @@ def print_tables(results):
     blocks = [(f"{results['messages']} test messages, batch 1, {results['threads']} threads, "
                f"{results['rounds']} interleaved rounds, {results['machine']}", results)]
     if "bert_base" in results:
-        blocks.append((f"BERT-base shape and its {results['bert_base']['student']} student, random "
-                       "weights, 64 tokens", results["bert_base"]))
+        blocks.append((f"BERT-base shape and its students {results['bert_base']['students']}, "
+                       "random weights, 64 tokens", results["bert_base"]))
     for title, block in blocks:
         print(f"\n{title}, load average {block['load_average_1_5_15_min']}")
         print(bench.format_table([{"variant": name, "messages": e.get("messages"), **{

@@ -149,7 +149,7 @@ def prune(path, train, args, **fractions):
 def variants(args, model, compressed, control_path, names, data, texts, out):
     """`(runners, {name: ExportReport}, {peer: info})`: Keras padded to 64 tokens as
     `keras_fp32_64` packs them, ONNX Runtime at each message's length, TFLite in its buckets
-    (`tflite_compressed` and its trimmed copy last)."""
+    (`tflite_compressed` and its trimmed copy last), each with the tokenizer saved beside it."""
     fp32 = bench.KerasRunner(model, sequence_length=64, name="keras_fp32_64")
     runners, peers, found = [fp32], {}, []
     if "keras_int8" in args.peers:
@@ -169,7 +169,7 @@ def variants(args, model, compressed, control_path, names, data, texts, out):
     if compressed is not model:  # buckets without compression: the two effects apart
         exports["tflite_buckets"] = (model, args.buckets)
     exports["tflite_compressed"] = (compressed, args.buckets)
-    if args.trim_vocabulary:  # its own tokenizer: the one saved beside its export
+    if args.trim_vocabulary:
         exports["tflite_compressed_trimmed"] = (keras_compress.trim_vocabulary(
             keras_compress.strip(compressed), data["train"][0]), args.buckets)
     parity = Parity.for_quantization("dynamic", data=data["valid"][0])
@@ -178,8 +178,7 @@ def variants(args, model, compressed, control_path, names, data, texts, out):
             exported, out / f"{name}.tflite", ExportConfig("dynamic", sequence_lengths=lengths),
             parity=parity, label_names=names, verbose=False)
         log(f"{name}: {report.size_bytes / 1e6:.2f} MB, parity on valid {report.parity}")
-        runners.append(bench.TFLiteRunner(report.path, threads=args.threads, name=name,
-                                          tokenizer=None if "trimmed" in name else fp32.tokenizer))
+        runners.append(bench.TFLiteRunner(report.path, threads=args.threads, name=name))
     return runners, exports, peers
 
 

@@ -47,7 +47,7 @@ STEPS = {name: ["-m", *shlex.split(line.format(data=shlex.quote(str(DATA))))] fo
                                    "runs/export_latency/student_sara --model "
                                    "runs/distillation/sara/models/teacher.keras --compressed-model "
                                    "runs/distillation/sara/models/2L.keras --trim-vocabulary "
-                                   "--bert-base 3L_ffn50 --rounds 3",
+                                   "--bert-base 3L_ffn50 --peers onnx --rounds 3",
     "export_latency_student_clinc150": "benchmarks.export_latency --data {data}/clinc150 --out "
                                        "runs/export_latency/student_clinc150 --model "
                                        "runs/distillation/clinc150/models/teacher.keras "
